@@ -1,0 +1,61 @@
+// Reading fields out of JSON record values, and parsing event times.
+//
+// Thread-safety: a JsonRecordDecoder owns a simdjson parser and is used by one thread (the
+// processing thread that owns it). The free functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace eddy::codec {
+
+// A field path such as {"user", "id"} addresses value["user"]["id"].
+using FieldPath = std::vector<std::string>;
+
+// Parses "user.id" into {"user","id"}. Segments must be non-empty. Errors name the problem.
+Result<FieldPath> ParseFieldPath(std::string_view text);
+
+// A parsed JSON document. Valid until the next Parse() on the same decoder.
+class JsonRecordDecoder {
+ public:
+  JsonRecordDecoder();
+  ~JsonRecordDecoder();
+  JsonRecordDecoder(const JsonRecordDecoder&) = delete;
+  JsonRecordDecoder& operator=(const JsonRecordDecoder&) = delete;
+
+  // Parses one record value. Must succeed before the accessors below are used.
+  Status Parse(std::string_view json);
+
+  // The field as a key string: strings as-is (no quotes), integers in decimal, booleans as
+  // true/false; other types (floats, objects, arrays, null) and missing fields are errors.
+  Result<std::string> KeyString(const FieldPath& path);
+  // The field as a number (integer or floating point JSON number). Missing → NotFound,
+  // wrong type → InvalidArgument.
+  Result<double> Number(const FieldPath& path);
+  // The field as an int64 (JSON integer, or a float with no fractional part).
+  Result<int64_t> Integer(const FieldPath& path);
+  // The field as a string.
+  Result<std::string> String(const FieldPath& path);
+  // True if the field exists (any type, including null).
+  bool Has(const FieldPath& path);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses an RFC 3339 timestamp ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00.123+02:00",
+// lower-case 't'/'z' and a space separator are accepted) to epoch milliseconds (UTC).
+// Fractional seconds beyond milliseconds are truncated.
+Result<int64_t> ParseRfc3339Millis(std::string_view text);
+
+// Formats epoch milliseconds as RFC 3339 UTC with millisecond precision:
+// "2024-05-01T12:00:00.000Z".
+std::string FormatRfc3339Millis(int64_t epoch_millis);
+
+}  // namespace eddy::codec

@@ -1,0 +1,136 @@
+// Typed eddy configuration: what a YAML file means once it has been validated.
+//
+// Produced only by config::Load (config/loader.h), which checks everything that can be
+// checked without the outside world: schema, types, units, references between steps and
+// views. After Load succeeds the structs are immutable and every invariant written next to
+// a field holds; the rest of eddy relies on that and does not re-validate.
+//
+// This module depends on nothing else in eddy but common/.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace eddy::config {
+
+// Where a value came from, for error messages after loading ("file:line:column").
+struct SourceLocation {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+  std::string ToString() const;  // "file:line:column"
+};
+
+// One librdkafka property, passed through verbatim. Validated against librdkafka by the
+// runtime (eddy validate), which is why its location is kept.
+struct KafkaProperty {
+  std::string name;
+  std::string value;
+  SourceLocation location;
+};
+
+struct KafkaConfig {
+  std::vector<KafkaProperty> properties;  // in file order; names unique
+};
+
+struct StateConfig {
+  std::string dir;  // non-empty
+  // Flush dirty state + offsets to RocksDB at least this often while records flow.
+  std::chrono::milliseconds commit_interval{100};
+  bool sync_writes = false;  // fsync RocksDB's WAL on every commit (survives power loss)
+};
+
+struct HttpConfig {
+  std::string listen_address = "0.0.0.0";
+  uint16_t listen_port = 8080;
+  int io_threads = 1;  // >= 1
+};
+
+enum class LogFormat { kText, kJson };
+struct LoggingConfig {
+  std::string level = "info";  // one of trace, debug, info, warn, error, critical, off
+  LogFormat format = LogFormat::kText;
+};
+
+// How a record's key is obtained.
+struct KeySpec {
+  enum class Kind { kKafkaKey, kField };
+  Kind kind = Kind::kKafkaKey;
+  std::vector<std::string> field_path;  // kField: non-empty, e.g. {"user","id"}
+  std::string field_path_text;          // "user.id", for messages
+};
+
+// How a record's event time is obtained.
+struct TimestampSpec {
+  enum class Kind { kRecordTimestamp, kField };
+  enum class Format { kEpochMillis, kEpochSeconds, kRfc3339 };
+  Kind kind = Kind::kRecordTimestamp;
+  std::vector<std::string> field_path;  // kField: non-empty
+  std::string field_path_text;
+  Format format = Format::kEpochMillis;
+};
+
+enum class ValueFormat { kJson };
+
+struct SourceConfig {
+  std::string topic;  // non-empty
+  ValueFormat format = ValueFormat::kJson;
+  KeySpec key;
+  TimestampSpec timestamp;
+  SourceLocation location;
+};
+
+enum class AggregateFunction { kCount, kSum };
+
+struct AggregateConfig {
+  std::string name;  // unique within its step; [A-Za-z_][A-Za-z0-9_]*
+  AggregateFunction function = AggregateFunction::kCount;
+  std::vector<std::string> field_path;  // kSum: non-empty; kCount: empty
+  std::string field_path_text;
+  SourceLocation location;
+};
+
+struct WindowConfig {
+  enum class Kind { kTumbling };
+  Kind kind = Kind::kTumbling;
+  std::chrono::milliseconds size{0};   // > 0
+  std::chrono::milliseconds grace{0};  // >= 0
+};
+
+// A named processing step. Today: a windowed aggregation fed by the topology's source.
+struct StepConfig {
+  std::string name;  // unique within the topology
+  WindowConfig window;
+  std::vector<AggregateConfig> aggregates;  // non-empty
+  SourceLocation location;
+};
+
+// A queryable view over a step's output. View names are unique across all topologies,
+// because they are a global namespace in the HTTP API (/v1/views/{name}).
+struct ViewConfig {
+  std::string name;  // [A-Za-z0-9_.-]+
+  std::string from;  // names a step of the same topology
+  SourceLocation location;
+};
+
+struct TopologyConfig {
+  std::string name;  // unique; [A-Za-z0-9_.-]+
+  SourceConfig source;
+  std::vector<StepConfig> steps;  // non-empty
+  std::vector<ViewConfig> views;
+  SourceLocation location;
+};
+
+struct Config {
+  std::string file;  // path the config was loaded from
+  KafkaConfig kafka;
+  StateConfig state;
+  HttpConfig http;
+  LoggingConfig logging;
+  std::vector<TopologyConfig> topologies;  // non-empty
+};
+
+}  // namespace eddy::config

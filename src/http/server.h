@@ -1,0 +1,95 @@
+// eddy's HTTP server: one listener serving the admin endpoints, the views API and /metrics.
+//
+// Built on Boost.Asio/Beast with asynchronous I/O, so an idle keep-alive connection costs a
+// socket and a small buffer, not a thread: `io_threads` threads run every connection.
+// Handlers run on those I/O threads and must be thread-safe and must not block for long
+// (a RocksDB point/prefix read is fine; waiting on Kafka is not).
+//
+// Thread-safety: Start/Stop are called by the owner's thread (main). Stop() joins the I/O
+// threads; after it returns no handler is running or will run.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace eddy::http {
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request target, e.g. "/v1/views/a/keys/x%20y?from=1"
+  std::string path;    // percent-decoded path without the query string
+  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  // Values bound from a pattern's {name} segments, percent-decoded, in pattern order.
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string body;
+  std::string_view Param(std::string_view name) const;  // "" if absent
+  std::string_view QueryValue(std::string_view name) const;  // "" if absent
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  static Response Json(int status, std::string body);
+  static Response Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  // {"error": {"code": status, "message": message}} with message JSON-escaped.
+  static Response Error(int status, std::string_view message);
+};
+
+using Handler = std::function<Response(const Request&)>;
+
+// Routes by method and a path pattern whose segments are literals or "{name}", e.g.
+// "/v1/views/{view}/keys/{key}". A {name} matches exactly one non-empty segment (so
+// percent-encoded '/' in a key stays inside the key). Unknown path → 404 JSON error;
+// known path with another method → 405 with an Allow header.
+class Router {
+ public:
+  void Add(std::string method, std::string pattern, Handler handler);
+  Response Dispatch(Request& request) const;  // fills request.params on match
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;  // literal, or "{name}"
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 0;  // 0: pick a free port (see Server::port())
+  int io_threads = 1;
+  size_t max_body_bytes = 1 << 20;
+};
+
+class Server {
+ public:
+  // The router must be fully populated before Start and is not modified afterwards.
+  Server(ServerOptions options, Router router);
+  ~Server();  // calls Stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status Start();  // binds and listens; returns an error if the address is unusable
+  void Stop();     // idempotent
+  uint16_t port() const;  // the bound port, valid after Start
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Percent-decodes a URL component ("%2F" → "/"; '+' is left alone in paths).
+std::string PercentDecode(std::string_view text);
+// Escapes a string for inclusion inside JSON double quotes.
+std::string JsonEscape(std::string_view text);
+
+}  // namespace eddy::http
