@@ -17,7 +17,8 @@ namespace eddy::codec {
 // A field path such as {"user", "id"} addresses value["user"]["id"].
 using FieldPath = std::vector<std::string>;
 
-// Parses "user.id" into {"user","id"}. Segments must be non-empty. Errors name the problem.
+// Parses "user.id" into {"user","id"}. Segments must be non-empty (an empty path or segment is
+// InvalidArgument naming its byte offset). Keys containing '.' cannot be addressed.
 Result<FieldPath> ParseFieldPath(std::string_view text);
 
 // A parsed JSON document. Valid until the next Parse() on the same decoder.
@@ -28,8 +29,13 @@ class JsonRecordDecoder {
   JsonRecordDecoder(const JsonRecordDecoder&) = delete;
   JsonRecordDecoder& operator=(const JsonRecordDecoder&) = delete;
 
-  // Parses one record value. Must succeed before the accessors below are used.
+  // Parses one record value (copied into the decoder's reused buffer). Must succeed before the
+  // accessors below are used; after a failed Parse they return InvalidArgument.
   Status Parse(std::string_view json);
+
+  // Accessors: the record must be a JSON object ("record value is not a JSON object" otherwise,
+  // InvalidArgument). A missing field, or a path through a non-object, is NotFound; a field of
+  // the wrong type is InvalidArgument. Messages name the path: "field 'user.id' not found".
 
   // The field as a key string: strings as-is (no quotes), integers in decimal, booleans as
   // true/false; other types (floats, objects, arrays, null) and missing fields are errors.
@@ -51,11 +57,14 @@ class JsonRecordDecoder {
 
 // Parses an RFC 3339 timestamp ("2024-05-01T12:00:00Z", "2024-05-01T12:00:00.123+02:00",
 // lower-case 't'/'z' and a space separator are accepted) to epoch milliseconds (UTC).
-// Fractional seconds beyond milliseconds are truncated.
+// Fractional seconds beyond milliseconds are truncated. Years 0000-9999; every field is range
+// checked (leap years included) and nothing may follow the zone. A leap second (SS = 60) is
+// read as HH:MM:59.999 of the same minute. Errors are InvalidArgument with the byte offset.
 Result<int64_t> ParseRfc3339Millis(std::string_view text);
 
 // Formats epoch milliseconds as RFC 3339 UTC with millisecond precision:
-// "2024-05-01T12:00:00.000Z".
+// "2024-05-01T12:00:00.000Z". Instants outside years 0000-9999 use ISO 8601 expanded years
+// ("+10000-01-01T00:00:00.000Z", "-0001-...") which ParseRfc3339Millis rejects.
 std::string FormatRfc3339Millis(int64_t epoch_millis);
 
 }  // namespace eddy::codec
