@@ -1,0 +1,51 @@
+// The one interface every processing step implements (a window aggregation today; dedup,
+// joins and filters in later issues). A step is built once from its validated config and
+// keeps its mutable state in an explicit cache over its RocksDB store.
+//
+// Threading: all methods are called on the processing thread only. Steps never write to
+// RocksDB themselves: they stage their dirty state into the WriteBatch the pipeline
+// hands them in FlushTo, which also carries the partitions' offsets (see
+// state/key_encoding.cpp for why that matters).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "codec/json_record.h"
+#include "common/status.h"
+#include "state/state_db.h"
+
+namespace eddy::engine {
+
+// One decoded record on its way through a topology's steps.
+struct Event {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t event_time_ms = 0;
+  std::string_view key;
+  codec::JsonRecordDecoder& value;  // parsed value; valid during Process only
+};
+
+// What a topology knows about one of its source partitions.
+struct PartitionContext {
+  // Max event time seen in the partition (including the current event). Windows close
+  // relative to it.
+  int64_t stream_time_ms = INT64_MIN;
+};
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+  virtual const std::string& name() const = 0;
+  // Processes one event. An error means this record could not be applied (bad field); the
+  // caller counts it and moves on. Late records are not errors: the step counts them.
+  virtual Status Process(const Event& event, const PartitionContext& partition) = 0;
+  // Stages all state changed since the last flush into `batch`.
+  virtual Status FlushTo(state::WriteBatch& batch) = 0;
+  // Forgets cached state of a partition this instance no longer owns. The on-disk state
+  // stays (a later issue hands it over through changelog topics).
+  virtual void DropPartition(int32_t partition) = 0;
+};
+
+}  // namespace eddy::engine

@@ -1,0 +1,81 @@
+// Pipeline: the processing loop. Pulls record batches from a Source, hands each record to
+// the topologies reading its topic, and commits their state and progress to RocksDB in one
+// atomic WriteBatch at least every commit_interval. Only after that write succeeds is the
+// Source told (CommitAsync) — Kafka's committed offsets trail RocksDB, never lead it.
+//
+// Threading: Run() is called on the processing thread, which owns the Source, the
+// topologies' mutable state and this object. ready() and RequestStop() may be called
+// from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/source.h"
+#include "engine/topology.h"
+#include "metrics/metrics.h"
+#include "state/state_db.h"
+
+namespace eddy::engine {
+
+struct PipelineOptions {
+  std::chrono::milliseconds commit_interval{100};
+  size_t max_batch_records = 5000;
+  // Commit early when this many records are pending, bounding replay work after a crash.
+  size_t max_uncommitted_records = 50'000;
+  std::chrono::milliseconds lag_refresh_interval{1000};
+};
+
+class Pipeline final : public SourceListener {
+ public:
+  Pipeline(Source& source, state::StateDb& db, std::vector<std::unique_ptr<Topology>>& topologies,
+           metrics::Metrics& metrics, PipelineOptions options);
+
+  // Subscribes and processes until RequestStop(); then commits, closes the source and
+  // returns. An error means state could not be read or written: eddy must stop.
+  Status Run();
+  void RequestStop() { stop_requested_.store(true); }
+
+  // True once the source has assigned partitions (possibly none) at least once.
+  bool assignment_received() const { return assignment_received_.load(); }
+  int assigned_partitions() const { return assigned_partitions_.load(); }
+
+  // SourceListener (called from inside Source::Poll on the processing thread).
+  Status OnPartitionsAssigned(std::vector<PartitionStart>& partitions) override;
+  Status OnPartitionsRevoked(const std::vector<TopicPartition>& partitions) override;
+
+ private:
+  Status Commit();
+  void RefreshLag();
+
+  // Constant after construction.
+  Source& source_;
+  state::StateDb& db_;
+  std::vector<std::unique_ptr<Topology>>& topologies_;
+  metrics::Metrics& metrics_;
+  const PipelineOptions options_;
+  prometheus::Histogram& processing_latency_;
+  prometheus::Histogram& commit_duration_;
+  prometheus::Counter& commits_;
+  prometheus::Gauge& assigned_gauge_;
+
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> assignment_received_{false};
+  std::atomic<int> assigned_partitions_{0};
+
+  // Processing thread only.
+  bool failed_ = false;  // once set, nothing more is committed (state may be half-applied)
+  struct PendingBatch {
+    std::chrono::steady_clock::time_point consumed_at;
+    size_t records = 0;
+  };
+  std::vector<PendingBatch> uncommitted_;  // batches whose effects are not yet in RocksDB
+  size_t uncommitted_records_ = 0;
+  std::vector<TopicPartition> lag_labels_;  // partitions with a lag gauge
+};
+
+}  // namespace eddy::engine

@@ -1,0 +1,210 @@
+#include "engine/topology.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "state/key_encoding.h"
+
+namespace eddy::engine {
+namespace {
+
+const char* ReasonLabel(int reason) {
+  static const char* const kLabels[] = {"invalid_json", "missing_key", "invalid_key",
+                                        "invalid_timestamp", "invalid_field"};
+  return kLabels[reason];
+}
+
+// Logging every bad record would let one bad producer flood the log: log the first few,
+// then one in every kLogEvery.
+constexpr uint64_t kLogFirst = 20;
+constexpr uint64_t kLogEvery = 10'000;
+
+}  // namespace
+
+Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
+                   metrics::Metrics& metrics)
+    : name_(config.name),
+      topic_(config.source.topic),
+      key_spec_(config.source.key),
+      timestamp_spec_(config.source.timestamp),
+      db_(db),
+      processed_(metrics.records_processed.Add({{"topology", config.name}})) {
+  for (int reason = 0; reason <= static_cast<int>(FailureReason::kInvalidField); ++reason) {
+    failed_[static_cast<FailureReason>(reason)] =
+        &metrics.records_failed.Add({{"topology", config.name}, {"reason", ReasonLabel(reason)}});
+  }
+}
+
+Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig& config,
+                                                   state::StateDb& db,
+                                                   metrics::Metrics& metrics) {
+  std::unique_ptr<Topology> topology(new Topology(config, db, metrics));
+  state::WriteBatch new_definitions;
+  for (const config::StepConfig& step : config.steps) {
+    const std::string store = config.name + "." + step.name;
+    auto& late = metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
+    auto op = std::make_unique<WindowAggregate>(store, step, db, late);
+
+    const std::string meta_key = state::EncodeStoreMetaKey(store);
+    const std::string fingerprint = op->DefinitionFingerprint();
+    Result<std::optional<std::string>> stored = db.Get(meta_key);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      new_definitions.Put(meta_key, fingerprint);
+    } else if (**stored != fingerprint) {
+      return Status::InvalidArgument(
+          step.location.ToString() + ": step '" + step.name + "' of topology '" + config.name +
+          "' has state in " + db.path() + " that was built by a different definition (stored: " +
+          **stored + "; now: " + fingerprint +
+          "). Give the step a new name to start fresh state, or delete the state directory.");
+    }
+    topology->steps_.push_back(std::move(op));
+  }
+  if (new_definitions.Count() > 0) EDDY_RETURN_IF_ERROR(db.Write(new_definitions));
+
+  for (const config::ViewConfig& view : config.views) {
+    auto step = std::find_if(topology->steps_.begin(), topology->steps_.end(),
+                             [&](const auto& s) { return s->name() == view.from; });
+    if (step == topology->steps_.end()) {
+      return Status::InvalidArgument(view.location.ToString() + ": view '" + view.name +
+                                     "' reads from unknown step '" + view.from + "'");
+    }
+    const config::StepConfig& step_config = config.steps[static_cast<size_t>(step - topology->steps_.begin())];
+    topology->views_.push_back(std::make_unique<View>(
+        view.name, config.name, view.from, (*step)->store(), step_config.window.size.count(),
+        (*step)->aggregates(), db, topology->owned_));
+  }
+  return topology;
+}
+
+Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
+  PartitionProgressState progress_state;
+  Result<std::optional<std::string>> stored = db_.Get(state::EncodeProgressKey(name_, topic_, partition));
+  if (!stored.ok()) return stored.status();
+  std::optional<int64_t> resume;
+  if (stored->has_value()) {
+    std::optional<state::PartitionProgress> progress = state::DecodeProgress(**stored);
+    if (!progress) return Status::Internal("corrupt progress entry for " + topic_ + "/" + std::to_string(partition));
+    progress_state.next_offset = progress->next_offset;
+    progress_state.context.stream_time_ms = progress->stream_time_ms;
+    resume = progress->next_offset;
+  }
+  partitions_[partition] = progress_state;
+  owned_.Add(partition);
+  return resume;
+}
+
+void Topology::OnRevoked(int32_t partition) {
+  partitions_.erase(partition);
+  owned_.Remove(partition);
+  for (auto& step : steps_) step->DropPartition(partition);
+}
+
+Result<int64_t> Topology::EventTime(const Record& record) {
+  if (timestamp_spec_.kind == config::TimestampSpec::Kind::kRecordTimestamp) {
+    return record.timestamp_ms;
+  }
+  switch (timestamp_spec_.format) {
+    case config::TimestampSpec::Format::kEpochMillis:
+      return decoder_.Integer(timestamp_spec_.field_path);
+    case config::TimestampSpec::Format::kEpochSeconds: {
+      Result<double> seconds = decoder_.Number(timestamp_spec_.field_path);
+      if (!seconds.ok()) return seconds.status();
+      const double millis = std::floor(*seconds * 1000.0);
+      if (!std::isfinite(millis) || std::fabs(millis) > 9.2e18) {
+        return Status::InvalidArgument("field '" + timestamp_spec_.field_path_text + "' is out of range");
+      }
+      return static_cast<int64_t>(millis);
+    }
+    case config::TimestampSpec::Format::kRfc3339: {
+      Result<std::string> text = decoder_.String(timestamp_spec_.field_path);
+      if (!text.ok()) return text.status();
+      Result<int64_t> millis = codec::ParseRfc3339Millis(*text);
+      if (!millis.ok()) {
+        return Status::InvalidArgument("field '" + timestamp_spec_.field_path_text +
+                                       "': " + millis.status().message());
+      }
+      return millis;
+    }
+  }
+  return Status::Internal("unknown timestamp format");
+}
+
+void Topology::CountFailure(FailureReason reason, const Record& record, const Status& status) {
+  failed_[reason]->Increment();
+  const uint64_t n = failures_logged_++;
+  if (n < kLogFirst || n % kLogEvery == 0) {
+    spdlog::warn("topology {}: skipped record {}/{}@{} ({}): {}", name_, record.topic,
+                 record.partition, record.offset, ReasonLabel(static_cast<int>(reason)),
+                 status.message());
+  }
+}
+
+Status Topology::Process(const Record& record) {
+  auto found = partitions_.find(record.partition);
+  if (found == partitions_.end()) return Status::Ok();  // not ours (revoked mid-batch)
+  PartitionProgressState& progress = found->second;
+  if (record.offset < progress.next_offset) return Status::Ok();  // already in state
+  progress.next_offset = record.offset + 1;
+  progress.dirty = true;
+
+  if (Status parsed = decoder_.Parse(record.value); !parsed.ok()) {
+    CountFailure(FailureReason::kInvalidJson, record, parsed);
+    return Status::Ok();
+  }
+  std::string key_storage;
+  std::string_view key;
+  if (key_spec_.kind == config::KeySpec::Kind::kKafkaKey) {
+    if (!record.key) {
+      CountFailure(FailureReason::kMissingKey, record, Status::InvalidArgument("record has no Kafka key"));
+      return Status::Ok();
+    }
+    key = *record.key;
+  } else {
+    Result<std::string> field = decoder_.KeyString(key_spec_.field_path);
+    if (!field.ok()) {
+      CountFailure(field.status().code() == StatusCode::kNotFound ? FailureReason::kMissingKey
+                                                                  : FailureReason::kInvalidKey,
+                   record, field.status());
+      return Status::Ok();
+    }
+    key_storage = std::move(*field);
+    key = key_storage;
+  }
+  Result<int64_t> event_time = EventTime(record);
+  if (!event_time.ok()) {
+    CountFailure(FailureReason::kInvalidTimestamp, record, event_time.status());
+    return Status::Ok();
+  }
+  // Stream time advances before the late check, as in Kafka Streams: a record can close
+  // older windows but never its own.
+  progress.context.stream_time_ms = std::max(progress.context.stream_time_ms, *event_time);
+
+  Event event{record.partition, record.offset, *event_time, key, decoder_};
+  for (auto& step : steps_) {
+    Status applied = step->Process(event, progress.context);
+    if (applied.code() == StatusCode::kInvalidArgument || applied.code() == StatusCode::kNotFound) {
+      CountFailure(FailureReason::kInvalidField, record, applied);
+      return Status::Ok();
+    }
+    EDDY_RETURN_IF_ERROR(applied);
+  }
+  processed_.Increment();
+  return Status::Ok();
+}
+
+Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>& progressed) {
+  for (auto& step : steps_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch));
+  for (auto& [partition, progress] : partitions_) {
+    if (!progress.dirty) continue;
+    batch.Put(state::EncodeProgressKey(name_, topic_, partition),
+              state::EncodeProgress({progress.next_offset, progress.context.stream_time_ms}));
+    progressed.push_back({{topic_, partition}, progress.next_offset});
+    progress.dirty = false;
+  }
+  return Status::Ok();
+}
+
+}  // namespace eddy::engine

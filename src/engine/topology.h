@@ -1,0 +1,91 @@
+// Topology: one configured pipeline — a source topic, its steps, the views over them —
+// and the per-partition progress that makes its results exact.
+//
+// Exactness: for every owned partition the topology tracks the next offset it has to
+// process and the partition's stream time. FlushTo stages these together with the steps'
+// dirty state into one WriteBatch; OnAssigned reads them back. A record whose offset is
+// below the stored next offset is already reflected in state and is skipped, so replays
+// after a crash never count twice; offsets only move forward inside that same batch, so
+// nothing is lost.
+//
+// Threading: everything except views() / owned() is processing-thread only. Views are
+// thread-safe (see view.h).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codec/json_record.h"
+#include "config/config.h"
+#include "engine/operator.h"
+#include "engine/record.h"
+#include "engine/source.h"
+#include "engine/view.h"
+#include "engine/window_aggregate.h"
+#include "metrics/metrics.h"
+#include "state/state_db.h"
+
+namespace eddy::engine {
+
+class Topology {
+ public:
+  // Builds the steps and views and checks stored step definitions against the config
+  // (state written by another definition of a step is an error, not silently misread).
+  static Result<std::unique_ptr<Topology>> Create(const config::TopologyConfig& config,
+                                                  state::StateDb& db, metrics::Metrics& metrics);
+
+  const std::string& name() const { return name_; }
+  const std::string& topic() const { return topic_; }
+
+  // Loads the partition's stored progress. Returns the offset to resume at, or nullopt
+  // when this topology has no state for the partition yet.
+  Result<std::optional<int64_t>> OnAssigned(int32_t partition);
+  // Forgets a partition after its state has been flushed.
+  void OnRevoked(int32_t partition);
+
+  // Applies one record of this topology's topic. Records that cannot be processed are
+  // counted (eddy_records_failed_total) and skipped; their offset still advances.
+  // Returns an error only for failures of eddy itself (state unreadable).
+  Status Process(const Record& record);
+
+  // Stages dirty state and the progress of every partition that moved since the last flush
+  // into `batch`, and appends those partitions' next offsets to `progressed`.
+  Status FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>& progressed);
+
+  const std::vector<std::unique_ptr<View>>& views() const { return views_; }
+
+ private:
+  struct PartitionProgressState {
+    int64_t next_offset = -1;  // -1: nothing processed or stored yet
+    PartitionContext context;
+    bool dirty = false;
+  };
+  enum class FailureReason { kInvalidJson, kMissingKey, kInvalidKey, kInvalidTimestamp, kInvalidField };
+
+  Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics);
+  Result<int64_t> EventTime(const Record& record);
+  void CountFailure(FailureReason reason, const Record& record, const Status& status);
+
+  // Constant after construction.
+  const std::string name_;
+  const std::string topic_;
+  const config::KeySpec key_spec_;
+  const config::TimestampSpec timestamp_spec_;
+  state::StateDb& db_;
+  std::vector<std::unique_ptr<WindowAggregate>> steps_;
+  std::vector<std::unique_ptr<View>> views_;
+  OwnedPartitions owned_;  // thread-safe; read by views
+  prometheus::Counter& processed_;
+  std::map<FailureReason, prometheus::Counter*> failed_;
+
+  // Processing thread only.
+  codec::JsonRecordDecoder decoder_;
+  std::map<int32_t, PartitionProgressState> partitions_;
+  uint64_t failures_logged_ = 0;
+};
+
+}  // namespace eddy::engine

@@ -1,0 +1,65 @@
+// View: answers queries on a windowed step's committed state, for the HTTP API.
+//
+// A query reads RocksDB directly, so it sees exactly the state whose offsets are committed
+// (at most state.commit_interval behind the processing thread), never a half-applied batch.
+// When the key is derived from a value field, one key's records can arrive on several
+// source partitions; each partition aggregates its own share and the view merges them per
+// window (count and sum are associative), so the answer is the same as if all records had
+// gone through one partition.
+//
+// Thread-safety: QueryKey may be called from any thread concurrently with processing.
+#pragma once
+
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/aggregates.h"
+#include "state/state_db.h"
+
+namespace eddy::engine {
+
+// The source partitions a topology currently owns. Written by the processing thread on
+// rebalance, read by HTTP threads.
+class OwnedPartitions {
+ public:
+  void Add(int32_t partition);
+  void Remove(int32_t partition);
+  std::vector<int32_t> Snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<int32_t> partitions_;  // guarded by mutex_
+};
+
+class View {
+ public:
+  View(std::string name, std::string topology, std::string step, std::string store,
+       int64_t window_size_ms, const AggregateSet& aggregates, const state::StateDb& db,
+       const OwnedPartitions& owned);
+
+  const std::string& name() const { return name_; }
+  const std::string& topology() const { return topology_; }
+  const std::string& step() const { return step_; }
+
+  // JSON: {"view":..., "key":..., "windows":[{"start":RFC3339, "end":..., "start_ms":...,
+  // "end_ms":..., "aggregates":{...}}, ...]} with windows sorted by start. A key with no
+  // state gives an empty list.
+  Result<std::string> QueryKeyJson(std::string_view key) const;
+
+ private:
+  // Constant after construction.
+  const std::string name_;
+  const std::string topology_;
+  const std::string step_;
+  const std::string store_;
+  const int64_t window_size_ms_;
+  const AggregateSet& aggregates_;
+  const state::StateDb& db_;
+  const OwnedPartitions& owned_;
+};
+
+}  // namespace eddy::engine

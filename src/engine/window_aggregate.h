@@ -1,0 +1,67 @@
+// WindowAggregate: a tumbling-window aggregation step (count, sum) over event time.
+//
+// Semantics (the same as Kafka Streams' windowedBy(TimeWindows.ofSizeAndGrace(size,
+// grace)).aggregate(...)): windows are epoch-aligned, half-open [start, start+size);
+// a record is late and dropped (counted in eddy_late_records_dropped_total) when
+// start + size + grace <= its partition's stream time.
+//
+// State: one RocksDB value per (partition, key, window start), keys from
+// state/key_encoding.h; values from AggregateSet::Encode. A write-back cache holds the
+// windows touched since the last flush, so each record costs one hash lookup, not a
+// RocksDB read-modify-write.
+//
+// Threading: processing thread only (see operator.h).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include <prometheus/counter.h>
+
+#include "config/config.h"
+#include "engine/aggregates.h"
+#include "engine/operator.h"
+
+namespace eddy::engine {
+
+class WindowAggregate final : public Operator {
+ public:
+  // `store` is the step's store name ("<topology>.<step>"). `late_records` counts late drops.
+  WindowAggregate(std::string store, const config::StepConfig& step, state::StateDb& db,
+                  prometheus::Counter& late_records);
+
+  const std::string& name() const override { return name_; }
+  Status Process(const Event& event, const PartitionContext& partition) override;
+  Status FlushTo(state::WriteBatch& batch) override;
+  void DropPartition(int32_t partition) override;
+
+  const std::string& store() const { return store_; }
+  const AggregateSet& aggregates() const { return aggregates_; }
+  // Identifies the state layout; stored next to the state and checked at start-up.
+  std::string DefinitionFingerprint() const;
+
+ private:
+  struct CachedWindow {
+    AggregateValues values;
+    bool dirty = false;
+  };
+  // Per partition: encoded window key -> cached aggregate.
+  using PartitionCache = std::unordered_map<std::string, CachedWindow>;
+
+  // Constant after construction.
+  const std::string name_;
+  const std::string store_;
+  const int64_t size_ms_;
+  const int64_t grace_ms_;
+  const AggregateSet aggregates_;
+  state::StateDb& db_;
+  prometheus::Counter& late_records_;
+
+  // Processing thread only.
+  std::unordered_map<int32_t, PartitionCache> cache_;
+  size_t cached_windows_ = 0;
+};
+
+}  // namespace eddy::engine

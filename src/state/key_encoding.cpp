@@ -1,0 +1,151 @@
+// Key encoding of eddy's RocksDB state. One database per daemon (state.dir/db), one
+// keyspace, distinguished by a tag byte:
+//
+//   window_key   := 'W' store partition user_key window_start
+//   progress_key := 'P' topology topic partition
+//   store_meta   := 'M' store
+//
+//   store, topology, topic, user_key := u32be(length) bytes
+//   partition                        := u32be(partition)          -- source partition
+//   window_start                     := u64be(start_ms XOR 2^63)  -- signed, order-preserving
+//
+// Why this order:
+// - Everything that belongs to one source partition of a store shares the prefix
+//   'W' store partition, so a partition's state can be dropped or shipped (scale-out,
+//   changelog restore) as one contiguous range.
+// - Within it, one user key's windows are contiguous and sorted by window start, so a view
+//   query is a single prefix scan per partition.
+// - Lengths are prefixed (not separator-terminated) so any bytes are valid keys and no
+//   key is a prefix-collision of another.
+//
+// Values:
+//   progress_key -> i64be(next_offset) i64be(stream_time_ms)   (see EncodeProgress)
+//   window_key   -> aggregate state, encoded by engine/aggregates.cpp
+//   store_meta   -> the step definition fingerprint, written by the engine
+//
+// Invariant (exactness): a partition's window values and its progress entry are always
+// written in the same RocksDB WriteBatch, so after any crash the state reflects exactly the
+// records before next_offset.
+#include "state/key_encoding.h"
+
+#include <climits>
+
+namespace eddy::state {
+namespace {
+
+constexpr char kWindowTag = 'W';
+constexpr char kProgressTag = 'P';
+constexpr char kStoreMetaTag = 'M';
+
+void AppendLengthPrefixed(std::string& out, std::string_view bytes) {
+  AppendUint32BigEndian(out, static_cast<uint32_t>(bytes.size()));
+  out.append(bytes);
+}
+
+bool ReadLengthPrefixed(std::string_view& in, std::string& out) {
+  if (in.size() < 4) return false;
+  const uint32_t length = ReadUint32BigEndian(in);
+  in.remove_prefix(4);
+  if (in.size() < length) return false;
+  out.assign(in.substr(0, length));
+  in.remove_prefix(length);
+  return true;
+}
+
+}  // namespace
+
+void AppendUint32BigEndian(std::string& out, uint32_t value) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((value >> shift) & 0xFFu));
+  }
+}
+
+void AppendInt64Ordered(std::string& out, int64_t value) {
+  const uint64_t biased = static_cast<uint64_t>(value) ^ (uint64_t{1} << 63);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out.push_back(static_cast<char>((biased >> shift) & 0xFFu));
+  }
+}
+
+uint32_t ReadUint32BigEndian(std::string_view in) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<uint8_t>(in[i]);
+  return value;
+}
+
+int64_t ReadInt64Ordered(std::string_view in) {
+  uint64_t biased = 0;
+  for (size_t i = 0; i < 8; ++i) biased = (biased << 8) | static_cast<uint8_t>(in[i]);
+  return static_cast<int64_t>(biased ^ (uint64_t{1} << 63));
+}
+
+std::string EncodeStorePartitionPrefix(std::string_view store, int32_t partition) {
+  std::string out;
+  out.reserve(1 + 4 + store.size() + 4);
+  out.push_back(kWindowTag);
+  AppendLengthPrefixed(out, store);
+  AppendUint32BigEndian(out, static_cast<uint32_t>(partition));
+  return out;
+}
+
+std::string EncodeWindowKeyPrefix(std::string_view store, int32_t partition,
+                                  std::string_view user_key) {
+  std::string out = EncodeStorePartitionPrefix(store, partition);
+  AppendLengthPrefixed(out, user_key);
+  return out;
+}
+
+std::string EncodeWindowKey(const WindowKey& key) {
+  std::string out = EncodeWindowKeyPrefix(key.store, key.partition, key.user_key);
+  AppendInt64Ordered(out, key.window_start_ms);
+  return out;
+}
+
+std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded) {
+  if (encoded.empty() || encoded.front() != kWindowTag) return std::nullopt;
+  encoded.remove_prefix(1);
+  DecodedWindowKey key;
+  if (!ReadLengthPrefixed(encoded, key.store)) return std::nullopt;
+  if (encoded.size() < 4) return std::nullopt;
+  key.partition = static_cast<int32_t>(ReadUint32BigEndian(encoded));
+  encoded.remove_prefix(4);
+  if (!ReadLengthPrefixed(encoded, key.user_key)) return std::nullopt;
+  if (encoded.size() != 8) return std::nullopt;
+  key.window_start_ms = ReadInt64Ordered(encoded);
+  return key;
+}
+
+std::string EncodeProgressKey(std::string_view topology, std::string_view topic,
+                              int32_t partition) {
+  std::string out;
+  out.push_back(kProgressTag);
+  AppendLengthPrefixed(out, topology);
+  AppendLengthPrefixed(out, topic);
+  AppendUint32BigEndian(out, static_cast<uint32_t>(partition));
+  return out;
+}
+
+std::string EncodeProgress(const PartitionProgress& progress) {
+  std::string out;
+  out.reserve(16);
+  AppendInt64Ordered(out, progress.next_offset);
+  AppendInt64Ordered(out, progress.stream_time_ms);
+  return out;
+}
+
+std::optional<PartitionProgress> DecodeProgress(std::string_view value) {
+  if (value.size() != 16) return std::nullopt;
+  PartitionProgress progress;
+  progress.next_offset = ReadInt64Ordered(value.substr(0, 8));
+  progress.stream_time_ms = ReadInt64Ordered(value.substr(8, 8));
+  return progress;
+}
+
+std::string EncodeStoreMetaKey(std::string_view store) {
+  std::string out;
+  out.push_back(kStoreMetaTag);
+  AppendLengthPrefixed(out, store);
+  return out;
+}
+
+}  // namespace eddy::state

@@ -1,0 +1,60 @@
+// Byte layout of every key eddy writes to RocksDB. The grammar is at the top of
+// key_encoding.cpp, the file that writes it.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace eddy::state {
+
+// A window's aggregate state: store / source partition / user key / window start.
+struct WindowKey {
+  std::string_view store;  // "<topology>.<step>"
+  int32_t partition = 0;
+  std::string_view user_key;
+  int64_t window_start_ms = 0;
+};
+
+std::string EncodeWindowKey(const WindowKey& key);
+// Prefix of all windows of one user key in one partition of a store, ordered by start.
+std::string EncodeWindowKeyPrefix(std::string_view store, int32_t partition,
+                                  std::string_view user_key);
+// Prefix of everything one partition holds in a store (for dropping a partition).
+std::string EncodeStorePartitionPrefix(std::string_view store, int32_t partition);
+
+struct DecodedWindowKey {
+  std::string store;
+  int32_t partition = 0;
+  std::string user_key;
+  int64_t window_start_ms = 0;
+};
+std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded);
+
+// Per (topology, source topic, partition) progress. The value is EncodeProgress().
+std::string EncodeProgressKey(std::string_view topology, std::string_view topic,
+                              int32_t partition);
+
+// What a topology has durably processed from one partition: the next offset to consume
+// and the partition's stream time (max event time seen), both as of the same write.
+struct PartitionProgress {
+  int64_t next_offset = 0;
+  int64_t stream_time_ms = INT64_MIN;  // INT64_MIN: no record seen yet
+};
+std::string EncodeProgress(const PartitionProgress& progress);
+std::optional<PartitionProgress> DecodeProgress(std::string_view value);
+
+// A store's definition fingerprint, so state built by one definition of a step is never
+// read as if it had been built by another.
+std::string EncodeStoreMetaKey(std::string_view store);
+
+// Order-preserving fixed-width encodings (exposed for tests).
+void AppendUint32BigEndian(std::string& out, uint32_t value);
+void AppendInt64Ordered(std::string& out, int64_t value);
+uint32_t ReadUint32BigEndian(std::string_view in);
+int64_t ReadInt64Ordered(std::string_view in);
+
+}  // namespace eddy::state

@@ -1,0 +1,83 @@
+// StateDb: eddy's one RocksDB database (state.dir/db), on real disk.
+//
+// Contract:
+// - Writes go through Write(WriteBatch): a batch is applied atomically, which is how a
+//   partition's state and its progress (offset, stream time) always land together.
+// - Reads (Get, ScanPrefix) see the latest committed batch. They are what HTTP queries
+//   use, so a view shows exactly the state whose offsets are committed.
+//
+// Thread-safety: all methods are thread-safe (RocksDB's DB is). In practice one
+// processing thread writes and the HTTP threads read.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace rocksdb {
+class DB;
+class WriteBatch;
+}  // namespace rocksdb
+
+namespace eddy::state {
+
+struct StateDbOptions {
+  bool sync_writes = false;  // fsync the WAL on each Write: survive power loss, not just crashes
+};
+
+// A set of puts and deletes applied atomically by StateDb::Write. Owned by one thread.
+class WriteBatch {
+ public:
+  WriteBatch();
+  ~WriteBatch();
+  WriteBatch(WriteBatch&&) noexcept;
+  WriteBatch& operator=(WriteBatch&&) noexcept;
+
+  void Put(std::string_view key, std::string_view value);
+  void Delete(std::string_view key);
+  // Deletes every key in [begin, end).
+  void DeleteRange(std::string_view begin, std::string_view end);
+  size_t Count() const;
+  void Clear();
+
+  rocksdb::WriteBatch& rep() { return *rep_; }
+
+ private:
+  std::unique_ptr<rocksdb::WriteBatch> rep_;
+};
+
+class StateDb {
+ public:
+  // Opens (creating if missing) the database under `dir` (the directory is created too).
+  static Result<std::unique_ptr<StateDb>> Open(const std::string& dir, StateDbOptions options);
+  ~StateDb();
+  StateDb(const StateDb&) = delete;
+  StateDb& operator=(const StateDb&) = delete;
+
+  Status Write(WriteBatch& batch);
+  // nullopt when the key is absent.
+  Result<std::optional<std::string>> Get(std::string_view key) const;
+  // Calls visit(key, value) for each key starting with `prefix`, in key order, until visit
+  // returns false.
+  Status ScanPrefix(std::string_view prefix,
+                    const std::function<bool(std::string_view key, std::string_view value)>&
+                        visit) const;
+  // Flushes memtables to SST files (used at shutdown so the next start replays no WAL).
+  Status Flush();
+  const std::string& path() const { return path_; }
+
+ private:
+  StateDb(std::unique_ptr<rocksdb::DB> db, std::string path, StateDbOptions options);
+  std::unique_ptr<rocksdb::DB> db_;
+  const std::string path_;
+  const StateDbOptions options_;
+};
+
+// The smallest key greater than every key starting with `prefix` ("" if none exists).
+std::string PrefixSuccessor(std::string_view prefix);
+
+}  // namespace eddy::state
