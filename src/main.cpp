@@ -1,2 +1,4 @@
-#include <cstdio>
-int main() { std::puts("eddy " EDDY_VERSION); return 0; }
+// eddy's entry point; the command line lives in runtime/cli.cpp.
+#include "runtime/cli.h"
+
+int main(int argc, char** argv) { return eddy::runtime::Main(argc, argv); }

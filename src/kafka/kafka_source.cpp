@@ -1,0 +1,297 @@
+#include "kafka/kafka_source.h"
+
+#include <librdkafka/rdkafkacpp.h>
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <set>
+
+namespace eddy::kafka {
+namespace {
+
+// Properties eddy sets itself because its exactness depends on them.
+const std::map<std::string, std::string>& ManagedProperties() {
+  static const std::map<std::string, std::string> kManaged = {
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+  };
+  return kManaged;
+}
+
+// Defaults an experienced Kafka Streams user expects; the config may override them.
+const std::map<std::string, std::string>& DefaultProperties() {
+  static const std::map<std::string, std::string> kDefaults = {
+      {"auto.offset.reset", "earliest"},
+      {"client.id", "eddy"},
+  };
+  return kDefaults;
+}
+
+struct ConfDeleter {
+  void operator()(RdKafka::Conf* conf) const { delete conf; }
+};
+using ConfPtr = std::unique_ptr<RdKafka::Conf, ConfDeleter>;
+
+void SetOrDiagnose(RdKafka::Conf& conf, const config::KafkaProperty& property,
+                   std::vector<config::Diagnostic>& errors) {
+  std::string error;
+  if (ManagedProperties().count(property.name) != 0 &&
+      property.value != ManagedProperties().at(property.name)) {
+    errors.push_back({property.location,
+                      "kafka property '" + property.name + "' must be " +
+                          ManagedProperties().at(property.name) +
+                          ": eddy stores offsets in RocksDB together with its state and commits "
+                          "them itself"});
+    return;
+  }
+  if (conf.set(property.name, property.value, error) != RdKafka::Conf::CONF_OK) {
+    errors.push_back({property.location, "kafka property '" + property.name + "': " + error});
+  }
+}
+
+}  // namespace
+
+void ValidateKafkaProperties(const config::KafkaConfig& kafka,
+                             std::vector<config::Diagnostic>& errors) {
+  ConfPtr conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const config::KafkaProperty& property : kafka.properties) SetOrDiagnose(*conf, property, errors);
+}
+
+class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
+ public:
+  explicit Impl(metrics::Metrics& metrics) : metrics_(metrics) {}
+  ~Impl() override {
+    if (consumer_ && !closed_) (void)Close();
+  }
+
+  Status Init(const config::KafkaConfig& kafka) {
+    ConfPtr conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+    std::string error;
+    std::set<std::string> configured;
+    for (const auto& property : kafka.properties) configured.insert(property.name);
+    for (const auto& [name, value] : DefaultProperties()) {
+      if (configured.count(name) == 0 && conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
+        return Status::Internal("kafka default " + name + ": " + error);
+      }
+    }
+    std::vector<config::Diagnostic> errors;
+    for (const auto& property : kafka.properties) SetOrDiagnose(*conf, property, errors);
+    if (!errors.empty()) return Status::InvalidArgument(errors.front().ToString());
+    for (const auto& [name, value] : ManagedProperties()) {
+      if (conf->set(name, value, error) != RdKafka::Conf::CONF_OK) {
+        return Status::Internal("kafka property " + name + ": " + error);
+      }
+    }
+    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error) != RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) != RdKafka::Conf::CONF_OK) {
+      return Status::Internal("kafka callbacks: " + error);
+    }
+    consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+    if (!consumer_) return Status::InvalidArgument("cannot create Kafka consumer: " + error);
+    return Status::Ok();
+  }
+
+  Status Subscribe(const std::vector<std::string>& topics, engine::SourceListener* listener) {
+    listener_ = listener;
+    RdKafka::ErrorCode code = consumer_->subscribe(topics);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return Status::Unavailable("subscribe failed: " + RdKafka::err2str(code));
+    }
+    return Status::Ok();
+  }
+
+  Status Poll(std::chrono::milliseconds timeout, size_t max_records, std::vector<engine::Record>& out) {
+    out.clear();
+    held_.clear();
+    held_headers_.clear();
+    int wait_ms = static_cast<int>(timeout.count());
+    while (out.size() < max_records) {
+      std::unique_ptr<RdKafka::Message> message(consumer_->consume(wait_ms));
+      if (!listener_status_.ok()) return listener_status_;
+      if (!message) break;
+      const RdKafka::ErrorCode code = message->err();
+      if (code == RdKafka::ERR__TIMED_OUT) break;
+      wait_ms = 0;  // after the first record, only take what is already fetched
+      if (code != RdKafka::ERR_NO_ERROR) {
+        CountError(code, message->errstr());
+        if (code == RdKafka::ERR__PARTITION_EOF) continue;
+        // Unknown topic or partition while the broker catches up, transport errors: librdkafka
+        // retries on its own; the loop keeps polling.
+        continue;
+      }
+      engine::Record record;
+      record.topic = *held_topics_.insert(message->topic_name()).first;
+      record.partition = message->partition();
+      record.offset = message->offset();
+      if (const std::string* key = message->key()) record.key = std::string_view(*key);
+      else if (message->key_pointer() != nullptr)
+        record.key = std::string_view(static_cast<const char*>(message->key_pointer()), message->key_len());
+      record.value = std::string_view(static_cast<const char*>(message->payload()), message->len());
+      record.timestamp_ms = message->timestamp().timestamp;
+      if (RdKafka::Headers* headers = message->headers(); headers != nullptr && headers->size() > 0) {
+        // get_all() returns copies; keep them alive as long as the record's views.
+        held_headers_.push_back(headers->get_all());
+        for (const RdKafka::Headers::Header& header : held_headers_.back()) {
+          record.headers.push_back(
+              {header.key(), std::string_view(static_cast<const char*>(header.value()), header.value_size())});
+        }
+      }
+      positions_[{record.topic, record.partition}] = record.offset + 1;  // views into held_topics_
+      out.push_back(std::move(record));
+      held_.push_back(std::move(message));
+    }
+    return Status::Ok();
+  }
+
+  void CommitAsync(const std::vector<engine::PartitionOffset>& offsets) {
+    std::vector<RdKafka::TopicPartition*> partitions;
+    for (const auto& offset : offsets) {
+      partitions.push_back(RdKafka::TopicPartition::create(offset.partition.topic, offset.partition.partition,
+                                                           offset.next_offset));
+    }
+    RdKafka::ErrorCode code = consumer_->commitAsync(partitions);
+    if (code != RdKafka::ERR_NO_ERROR) CountError(code, "commit: " + RdKafka::err2str(code));
+    RdKafka::TopicPartition::destroy(partitions);
+  }
+
+  std::vector<engine::PartitionLag> Lag() {
+    std::vector<engine::PartitionLag> lags;
+    for (const auto& [partition, start] : assigned_) {
+      int64_t low = 0;
+      int64_t high = 0;
+      if (consumer_->get_watermark_offsets(partition.topic, partition.partition, &low, &high) !=
+              RdKafka::ERR_NO_ERROR ||
+          high < 0) {
+        continue;
+      }
+      int64_t next = start;
+      if (auto it = positions_.find({partition.topic, partition.partition}); it != positions_.end()) next = it->second;
+      if (next < 0) next = low;  // nothing consumed yet, start unknown: lag from the log start
+      lags.push_back({partition, std::max<int64_t>(0, high - next)});
+    }
+    return lags;
+  }
+
+  Status Close() {
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    held_.clear();
+    // close() triggers the final revoke through rebalance_cb (commits state) and leaves
+    // the group.
+    RdKafka::ErrorCode code = consumer_->close();
+    if (!listener_status_.ok()) return listener_status_;
+    if (code != RdKafka::ERR_NO_ERROR) return Status::Unavailable("consumer close: " + RdKafka::err2str(code));
+    return Status::Ok();
+  }
+
+  // RdKafka::RebalanceCb
+  void rebalance_cb(RdKafka::KafkaConsumer* consumer, RdKafka::ErrorCode code,
+                    std::vector<RdKafka::TopicPartition*>& partitions) override {
+    const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
+    if (code == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      std::vector<engine::PartitionStart> starts;
+      for (auto* partition : partitions) starts.push_back({{partition->topic(), partition->partition()}, std::nullopt});
+      if (listener_ && listener_status_.ok()) listener_status_ = listener_->OnPartitionsAssigned(starts);
+      for (size_t i = 0; i < partitions.size(); ++i) {
+        if (starts[i].offset) partitions[i]->set_offset(*starts[i].offset);
+        assigned_[starts[i].partition] = starts[i].offset.value_or(-1);
+        positions_.erase({starts[i].partition.topic, starts[i].partition.partition});
+      }
+      RdKafka::Error* error = nullptr;
+      RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
+      if (cooperative) error = consumer->incremental_assign(partitions);
+      else assign_code = consumer->assign(partitions);
+      ReportAssignError(error, assign_code, "assign");
+    } else {
+      std::vector<engine::TopicPartition> revoked;
+      for (auto* partition : partitions) revoked.push_back({partition->topic(), partition->partition()});
+      if (listener_ && listener_status_.ok()) listener_status_ = listener_->OnPartitionsRevoked(revoked);
+      for (const auto& partition : revoked) {
+        assigned_.erase(partition);
+        positions_.erase({partition.topic, partition.partition});
+      }
+      RdKafka::Error* error = nullptr;
+      RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
+      if (cooperative) error = consumer->incremental_unassign(partitions);
+      else assign_code = consumer->unassign();
+      ReportAssignError(error, assign_code, "unassign");
+    }
+  }
+
+  // RdKafka::EventCb
+  void event_cb(RdKafka::Event& event) override {
+    switch (event.type()) {
+      case RdKafka::Event::EVENT_ERROR:
+        CountError(event.err(), event.str());
+        break;
+      case RdKafka::Event::EVENT_LOG:
+        if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+          spdlog::warn("kafka: {} {}", event.fac(), event.str());
+        } else {
+          spdlog::debug("kafka: {} {}", event.fac(), event.str());
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+ private:
+  void CountError(RdKafka::ErrorCode code, const std::string& message) {
+    metrics_.kafka_errors.Add({{"error", RdKafka::err2str(code)}}).Increment();
+    spdlog::warn("kafka: {}", message);
+  }
+
+  void ReportAssignError(RdKafka::Error* error, RdKafka::ErrorCode code, const char* what) {
+    if (error != nullptr) {
+      spdlog::error("kafka {} failed: {}", what, error->str());
+      if (listener_status_.ok()) listener_status_ = Status::Unavailable(std::string(what) + ": " + error->str());
+      delete error;
+    } else if (code != RdKafka::ERR_NO_ERROR) {
+      spdlog::error("kafka {} failed: {}", what, RdKafka::err2str(code));
+      if (listener_status_.ok()) listener_status_ = Status::Unavailable(std::string(what) + ": " + RdKafka::err2str(code));
+    }
+  }
+
+  metrics::Metrics& metrics_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  engine::SourceListener* listener_ = nullptr;
+  // First error returned by the listener; ends processing at the next Poll.
+  Status listener_status_;
+  bool closed_ = false;
+  // Messages whose bytes the records of the last Poll point into.
+  std::vector<std::unique_ptr<RdKafka::Message>> held_;
+  std::vector<std::vector<RdKafka::Headers::Header>> held_headers_;
+  // Topic names the records' string_views point into; stable for the source's lifetime.
+  std::set<std::string, std::less<>> held_topics_;
+  std::map<engine::TopicPartition, int64_t> assigned_;   // partition -> start offset (-1 unknown)
+  // (topic, partition) -> next offset after the last consumed; topic views point into
+  // held_topics_, so no string is built per record.
+  std::map<std::pair<std::string_view, int32_t>, int64_t> positions_;
+};
+
+Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(const config::KafkaConfig& kafka,
+                                                         metrics::Metrics& metrics) {
+  auto impl = std::make_unique<Impl>(metrics);
+  EDDY_RETURN_IF_ERROR(impl->Init(kafka));
+  return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(impl)));
+}
+
+KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+KafkaSource::~KafkaSource() = default;
+
+Status KafkaSource::Subscribe(const std::vector<std::string>& topics, engine::SourceListener* listener) {
+  return impl_->Subscribe(topics, listener);
+}
+Status KafkaSource::Poll(std::chrono::milliseconds timeout, size_t max_records,
+                         std::vector<engine::Record>& out) {
+  return impl_->Poll(timeout, max_records, out);
+}
+void KafkaSource::CommitAsync(const std::vector<engine::PartitionOffset>& offsets) {
+  impl_->CommitAsync(offsets);
+}
+std::vector<engine::PartitionLag> KafkaSource::Lag() { return impl_->Lag(); }
+Status KafkaSource::Close() { return impl_->Close(); }
+
+}  // namespace eddy::kafka

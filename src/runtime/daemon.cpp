@@ -1,0 +1,207 @@
+#include "runtime/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdlib>
+#include <ctime>
+#include <thread>
+
+#include "common/json_writer.h"
+#include "engine/pipeline.h"
+#include "engine/topology.h"
+#include "http/server.h"
+#include "kafka/kafka_source.h"
+#include "metrics/metrics.h"
+#include "state/state_db.h"
+
+namespace eddy::runtime {
+namespace {
+
+// After a stop signal, a shutdown that has not finished in this long (a broker that does
+// not answer the final commit or leave-group) is cut short. State stays exact: RocksDB
+// holds only whole commits, and the next start resumes from them.
+constexpr auto kShutdownDeadline = std::chrono::seconds(20);
+
+}  // namespace
+
+struct Daemon::Parts {
+  config::Config config;
+  // Declaration order is destruction order in reverse: the server and the pipeline go
+  // before the state they read.
+  std::unique_ptr<metrics::Metrics> metrics;
+  std::unique_ptr<state::StateDb> db;
+  std::vector<std::unique_ptr<engine::Topology>> topologies;
+  std::unique_ptr<kafka::KafkaSource> source;
+  std::unique_ptr<engine::Pipeline> pipeline;
+  std::unique_ptr<http::Server> server;
+  std::atomic<bool> stopping{false};
+};
+
+void BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+namespace {
+
+http::Router BuildRouter(Daemon::Parts& parts);
+
+}  // namespace
+
+Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
+  auto parts = std::make_unique<Parts>();
+  parts->config = std::move(config);
+  const config::Config& cfg = parts->config;
+  parts->metrics = std::make_unique<metrics::Metrics>();
+
+  Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(cfg.state.dir, {cfg.state.sync_writes});
+  if (!db.ok()) return db.status();
+  parts->db = std::move(*db);
+
+  for (const config::TopologyConfig& topology_config : cfg.topologies) {
+    Result<std::unique_ptr<engine::Topology>> topology =
+        engine::Topology::Create(topology_config, *parts->db, *parts->metrics);
+    if (!topology.ok()) return topology.status();
+    parts->topologies.push_back(std::move(*topology));
+  }
+
+  Result<std::unique_ptr<kafka::KafkaSource>> source = kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
+  if (!source.ok()) return source.status();
+  parts->source = std::move(*source);
+
+  engine::PipelineOptions pipeline_options;
+  pipeline_options.commit_interval = cfg.state.commit_interval;
+  parts->pipeline = std::make_unique<engine::Pipeline>(*parts->source, *parts->db, parts->topologies,
+                                                       *parts->metrics, pipeline_options);
+
+  http::ServerOptions server_options;
+  server_options.address = cfg.http.listen_address;
+  server_options.port = cfg.http.listen_port;
+  server_options.io_threads = cfg.http.io_threads;
+  parts->server = std::make_unique<http::Server>(server_options, BuildRouter(*parts));
+  return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
+}
+
+Daemon::Daemon(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+Daemon::~Daemon() = default;
+
+Status Daemon::Run() {
+  Parts& parts = *parts_;
+  EDDY_RETURN_IF_ERROR(parts.server->Start());
+  spdlog::info("eddy {} serving HTTP on {}:{}, state in {}", EDDY_VERSION, parts.config.http.listen_address,
+               parts.server->port(), parts.db->path());
+
+  std::atomic<bool> processing_done{false};
+  Status processing_status;
+  std::thread processing([&] {
+    processing_status = parts.pipeline->Run();
+    processing_done.store(true);
+  });
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  const timespec poll_interval{0, 200'000'000};
+  while (!processing_done.load()) {
+    const int signal_number = sigtimedwait(&signals, nullptr, &poll_interval);
+    if (signal_number == SIGINT || signal_number == SIGTERM) {
+      spdlog::info("received {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+  }
+  parts.stopping.store(true);
+  parts.pipeline->RequestStop();
+
+  std::atomic<bool> shutdown_finished{false};
+  std::thread watchdog([&] {
+    const auto deadline = std::chrono::steady_clock::now() + kShutdownDeadline;
+    while (!shutdown_finished.load()) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        spdlog::critical("shutdown did not finish within {} s; exiting without it",
+                         kShutdownDeadline.count());
+        spdlog::shutdown();
+        std::_Exit(1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+  processing.join();
+  parts.server->Stop();
+  shutdown_finished.store(true);
+  watchdog.join();
+  if (processing_status.ok()) spdlog::info("stopped cleanly; state and offsets committed");
+  return processing_status;
+}
+
+namespace {
+
+http::Response ListViews(const Daemon::Parts& parts) {
+  JsonWriter json;
+  json.BeginObject().Key("views").BeginArray();
+  for (const auto& topology : parts.topologies) {
+    for (const auto& view : topology->views()) {
+      json.BeginObject()
+          .Key("name").String(view->name())
+          .Key("topology").String(view->topology())
+          .Key("step").String(view->step())
+          .EndObject();
+    }
+  }
+  json.EndArray().EndObject();
+  return http::Response::Json(200, std::move(json).Take());
+}
+
+const engine::View* FindView(const Daemon::Parts& parts, std::string_view name) {
+  for (const auto& topology : parts.topologies) {
+    for (const auto& view : topology->views()) {
+      if (view->name() == name) return view.get();
+    }
+  }
+  return nullptr;
+}
+
+http::Router BuildRouter(Daemon::Parts& parts) {
+  http::Router router;
+  router.Add("GET", "/healthz", [](const http::Request&) {
+    return http::Response::Json(200, R"({"status":"ok"})");
+  });
+  router.Add("GET", "/readyz", [&parts](const http::Request&) {
+    std::vector<std::string> reasons;
+    if (parts.stopping.load()) reasons.emplace_back("shutting down");
+    if (!parts.pipeline->assignment_received()) {
+      reasons.emplace_back("waiting for the consumer group to assign partitions");
+    }
+    JsonWriter json;
+    json.BeginObject().Key("ready").Bool(reasons.empty());
+    json.Key("state").String("open");
+    json.Key("assigned_partitions").Int(parts.pipeline->assigned_partitions());
+    json.Key("reasons").BeginArray();
+    for (const std::string& reason : reasons) json.String(reason);
+    json.EndArray().EndObject();
+    return http::Response::Json(reasons.empty() ? 200 : 503, std::move(json).Take());
+  });
+  router.Add("GET", "/metrics", [&parts](const http::Request&) {
+    return http::Response::Text(200, parts.metrics->SerializeText(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  router.Add("GET", "/v1/views", [&parts](const http::Request&) { return ListViews(parts); });
+  router.Add("GET", "/v1/views/{view}/keys/{key}", [&parts](const http::Request& request) {
+    const engine::View* view = FindView(parts, request.Param("view"));
+    if (view == nullptr) {
+      return http::Response::Error(404, "no view named '" + std::string(request.Param("view")) + "'");
+    }
+    Result<std::string> answer = view->QueryKeyJson(request.Param("key"));
+    if (!answer.ok()) return http::Response::Error(500, answer.status().ToString());
+    return http::Response::Json(200, std::move(*answer));
+  });
+  return router;
+}
+
+}  // namespace
+}  // namespace eddy::runtime
