@@ -1,0 +1,67 @@
+// Runs the real eddy binary (build/eddy) as a child process for integration tests, and
+// talks to it over loopback HTTP.
+//
+// Thread-safety: single-threaded test helper.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+namespace eddy::testing {
+
+struct HttpReply {
+  int status = 0;
+  std::string body;
+};
+
+// One blocking HTTP/1.1 GET to 127.0.0.1:port. status 0 when the connection failed.
+HttpReply HttpGet(uint16_t port, const std::string& target);
+
+// A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
+uint16_t FreePort();
+
+// Writes `yaml` to a fresh temp file and returns its path.
+std::string WriteTempFile(const std::string& name, const std::string& contents);
+// A fresh empty directory under the system temp dir.
+std::string MakeTempDir(const std::string& prefix);
+
+class EddyProcess {
+ public:
+  // Starts `eddy run --config config_path`; stdout/stderr go to log_path.
+  EddyProcess(std::string config_path, uint16_t http_port);
+  ~EddyProcess();  // kills the process if still running
+  EddyProcess(const EddyProcess&) = delete;
+  EddyProcess& operator=(const EddyProcess&) = delete;
+
+  // Polls /readyz until 200 or the timeout; false on timeout or if eddy exited.
+  bool WaitReady(std::chrono::milliseconds timeout);
+  // Sends SIGTERM and waits for exit; returns the exit code (or 128+signal), -1 on timeout.
+  int Terminate(std::chrono::milliseconds timeout);
+  // SIGKILL: a crash, with no chance to commit.
+  void Kill();
+  bool Running();
+  std::string Log() const;
+  uint16_t http_port() const { return http_port_; }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_code_ = -1;
+  std::string log_path_;
+  uint16_t http_port_;
+};
+
+// Polls `probe` until it returns true or the timeout passes.
+template <typename Probe>
+bool Eventually(std::chrono::milliseconds timeout, Probe probe) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (probe()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return probe();
+}
+
+}  // namespace eddy::testing
