@@ -21,15 +21,15 @@ struct SourceLocation {
   std::string file;
   int line = 0;    // 1-based
   int column = 0;  // 1-based
-  std::string ToString() const;  // "file:line:column"
+  std::string ToString() const;  // "file:line:column"; just "file" when line is 0 (whole file)
 };
 
 // One librdkafka property, passed through verbatim. Validated against librdkafka by the
 // runtime (eddy validate), which is why its location is kept.
 struct KafkaProperty {
   std::string name;
-  std::string value;
-  SourceLocation location;
+  std::string value;        // after ${VAR} interpolation; YAML scalars as written ("false")
+  SourceLocation location;  // of the property's key
 };
 
 struct KafkaConfig {
@@ -44,9 +44,9 @@ struct StateConfig {
 };
 
 struct HttpConfig {
-  std::string listen_address = "0.0.0.0";
+  std::string listen_address = "0.0.0.0";  // IPv4, IPv6 without brackets ("::1"), or a name
   uint16_t listen_port = 8080;
-  int io_threads = 1;  // >= 1
+  int io_threads = 1;  // 1..1024
 };
 
 enum class LogFormat { kText, kJson };
@@ -102,7 +102,7 @@ struct WindowConfig {
 
 // A named processing step. Today: a windowed aggregation fed by the topology's source.
 struct StepConfig {
-  std::string name;  // unique within the topology
+  std::string name;  // unique within the topology; [A-Za-z0-9_.-]+
   WindowConfig window;
   std::vector<AggregateConfig> aggregates;  // non-empty
   SourceLocation location;

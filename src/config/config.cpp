@@ -1,0 +1,11 @@
+#include "config/config.h"
+
+namespace eddy::config {
+
+std::string SourceLocation::ToString() const {
+  // Line 0 means "the file as a whole" (it could not be read or parsed at all): no fake :0:0.
+  if (line <= 0) return file;
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+}  // namespace eddy::config

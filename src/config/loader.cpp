@@ -1,0 +1,790 @@
+// YAML → Config. The schema lives here, one Parse* function per YAML map, in the order of
+// docs/configuration.md; the scalar syntaxes live in values.h, interpolation in
+// interpolate.h.
+//
+// Error handling: yaml-cpp throws; its exceptions are caught in Loader::Load and become
+// Diagnostics, none leaves this file. Everything else is reported through Loader::Error and
+// parsing carries on with the next key, so one run shows every problem. A Config is returned
+// only when no error was reported; partially filled structs are thrown away.
+//
+// Locations: yaml-cpp marks are 0-based, Diagnostics are 1-based. A value that is empty
+// (`key:` with nothing after it) is reported at its key, because yaml-cpp marks an empty value
+// at the start of the next line.
+#include "config/loader.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <system_error>
+#include <utility>
+
+#include "config/interpolate.h"
+#include "config/suggest.h"
+#include "config/values.h"
+
+namespace eddy::config {
+
+std::string Diagnostic::ToString() const {
+  return location.ToString() + ": error: " + message;
+}
+
+EnvLookup ProcessEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* value = std::getenv(name.c_str());
+    if (value == nullptr) return std::nullopt;
+    return std::string(value);
+  };
+}
+
+namespace {
+
+// The keys allowed in each map of the schema, in documentation order (they are listed in
+// that order when an unknown key has no close match).
+const std::vector<std::string> kTopKeys = {"kafka", "state", "http", "logging", "topologies"};
+const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
+const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
+const std::vector<std::string> kLoggingKeys = {"level", "format"};
+const std::vector<std::string> kTopologyKeys = {"name", "source", "steps", "views"};
+const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timestamp"};
+const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
+const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
+const std::vector<std::string> kStepKeys = {"name", "window", "aggregates"};
+const std::vector<std::string> kWindowKeys = {"type", "size", "grace"};
+const std::vector<std::string> kAggregateKeys = {"name", "function", "field"};
+const std::vector<std::string> kViewKeys = {"name", "from"};
+const std::vector<std::string> kRequiredKafkaProperties = {"bootstrap.servers", "group.id"};
+
+constexpr int kMaxIoThreads = 1024;
+
+// A YAML node with what to call it in messages and where to point at.
+struct Value {
+  YAML::Node node;
+  std::string subject;          // prefix of messages about this value: "window size"
+  SourceLocation location;      // the value; its key when the value is empty
+  SourceLocation key_location;  // the key; the value itself for list items
+};
+
+// A scalar after ${VAR} interpolation.
+struct Scalar {
+  std::string text;
+  std::string raw;  // as written in the file
+  std::string subject;
+  SourceLocation location;
+};
+
+// A YAML map checked against the keys allowed at its place. Unknown and duplicate keys have
+// already been reported, so entries holds only known keys, each once, in file order.
+struct MapView {
+  std::string context;      // "window"; empty at the top level
+  SourceLocation location;  // of the map itself: where "missing required key" points
+  std::vector<std::pair<std::string, Value>> entries;
+
+  const Value* Find(std::string_view key) const {
+    for (const auto& [name, value] : entries) {
+      if (name == key) return &value;
+    }
+    return nullptr;
+  }
+};
+
+std::string InContext(const std::string& context) {
+  return context.empty() ? "at top level" : "in " + context;
+}
+
+std::string Quote(const std::string& s) {
+  return "'" + s + "'";
+}
+
+std::string Describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return Quote(node.Scalar());
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "an empty value";
+}
+
+std::string LineColumn(const SourceLocation& location) {
+  return "line " + std::to_string(location.line) + ", column " + std::to_string(location.column);
+}
+
+template <typename T>
+struct EnumOption {
+  std::string name;
+  T value;
+};
+
+// Turns one YAML document into a Config, collecting every error on the way. One Loader per
+// Load call.
+class Loader {
+ public:
+  Loader(std::string file, const EnvLookup& env) : file_(std::move(file)), env_(env) {}
+
+  LoadResult Load(const std::string& text);
+
+ private:
+  // --- Reporting.
+  SourceLocation Loc(const YAML::Mark& mark) const {
+    if (mark.line < 0) return {file_, 0, 0};
+    return {file_, mark.line + 1, mark.column + 1};
+  }
+  SourceLocation Loc(const YAML::Node& node) const { return Loc(node.Mark()); }
+  void Error(SourceLocation location, std::string message) {
+    errors_.push_back({std::move(location), std::move(message)});
+  }
+  // An error about a scalar's content: "window size: expected ...; got '10'".
+  void ValueError(const Scalar& s, const std::string& message) {
+    std::string text = s.subject + ": " + message;
+    if (s.raw != s.text) text += "; the value came from " + Quote(s.raw);
+    Error(s.location, std::move(text));
+  }
+  void TypeError(const Value& v, const std::string& expected) {
+    Error(v.location, v.subject + ": expected " + expected + "; got " + Describe(v.node));
+  }
+
+  // --- Structure.
+  // `keys` null: any scalar key is allowed (the kafka map).
+  std::optional<MapView> ReadMap(const Value& v, const std::string& context,
+                                 const std::vector<std::string>* keys,
+                                 const std::string& expected = "a map");
+  const Value* Require(const MapView& map, const std::string& key);
+  std::optional<std::vector<Value>> ReadList(const Value& v, const std::string& item_subject,
+                                             const std::string& items, bool allow_empty);
+
+  // --- Scalars. Each reports its own errors and returns nullopt after one.
+  std::optional<Scalar> ReadScalar(const Value& v, const std::string& expected);
+  template <typename T>
+  std::optional<T> Check(const Scalar& s, Result<T> result) {
+    if (result.ok()) return std::move(result).value();
+    ValueError(s, result.status().message());
+    return std::nullopt;
+  }
+  std::optional<std::string> ReadString(const Value& v);  // non-empty
+  std::optional<std::string> ReadName(const Value& v);
+  std::optional<bool> ReadBool(const Value& v);
+  std::optional<std::chrono::milliseconds> ReadDuration(const Value& v, bool allow_zero);
+  std::optional<FieldPath> ReadFieldPath(const Value& v);
+  template <typename T>
+  std::optional<T> ReadEnum(const Value& v, const std::vector<EnumOption<T>>& options,
+                            const std::vector<std::string>& not_supported_yet = {});
+
+  // --- Schema, one function per map.
+  void ParseKafka(const Value& v, KafkaConfig& out);
+  void ParseState(const Value& v, StateConfig& out);
+  void ParseHttp(const Value& v, HttpConfig& out);
+  void ParseLogging(const Value& v, LoggingConfig& out);
+  void ParseTopologies(const Value& v, std::vector<TopologyConfig>& out);
+  void ParseTopology(const Value& v, TopologyConfig& out);
+  void ParseSource(const Value& v, SourceConfig& out);
+  void ParseKey(const Value& v, KeySpec& out);
+  void ParseTimestamp(const Value& v, TimestampSpec& out);
+  // Both return where the name was written (for duplicate-name errors); line 0 if nowhere.
+  SourceLocation ParseStep(const Value& v, StepConfig& out);
+  void ParseWindow(const Value& v, WindowConfig& out);
+  SourceLocation ParseAggregate(const Value& v, AggregateConfig& out);
+  void ParseView(const Value& v, const TopologyConfig& topology, bool check_from, ViewConfig& out);
+
+  const std::string file_;
+  const EnvLookup& env_;
+  std::vector<Diagnostic> errors_;
+
+  // Cross-topology uniqueness: name -> where it was first defined.
+  std::map<std::string, SourceLocation> topology_names_;
+  struct ViewOwner {
+    std::string topology;
+    SourceLocation location;
+  };
+  std::map<std::string, ViewOwner> view_names_;
+};
+
+LoadResult Loader::Load(const std::string& text) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(text);
+  } catch (const YAML::ParserException& e) {
+    Error(Loc(e.mark), "invalid YAML: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    Error({file_, 0, 0}, std::string("invalid YAML: ") + e.what());
+  }
+
+  Config config;
+  config.file = file_;
+  if (errors_.empty() && (documents.empty() || documents.front().IsNull())) {
+    Error({file_, 0, 0}, "config is empty; expected a map with keys kafka, state and topologies");
+  } else if (errors_.empty()) {
+    if (documents.size() > 1) {
+      Error(Loc(documents[1]), "expected one YAML document; found " +
+                                   std::to_string(documents.size()) +
+                                   " (remove the '---' separators)");
+    }
+    const YAML::Node& root = documents.front();
+    const Value root_value{root, "config", Loc(root), Loc(root)};
+    if (const auto top =
+            ReadMap(root_value, "", &kTopKeys, "a map with keys kafka, state and topologies")) {
+      if (const Value* v = Require(*top, "kafka")) ParseKafka(*v, config.kafka);
+      if (const Value* v = Require(*top, "state")) ParseState(*v, config.state);
+      if (const Value* v = top->Find("http")) ParseHttp(*v, config.http);
+      if (const Value* v = top->Find("logging")) ParseLogging(*v, config.logging);
+      if (const Value* v = Require(*top, "topologies")) ParseTopologies(*v, config.topologies);
+    }
+  }
+
+  // Checks run section by section; present the errors in file order.
+  std::stable_sort(errors_.begin(), errors_.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::pair(a.location.line, a.location.column) <
+           std::pair(b.location.line, b.location.column);
+  });
+  LoadResult result;
+  result.errors = std::move(errors_);
+  if (result.errors.empty()) result.config = std::move(config);
+  return result;
+}
+
+// ----------------------------------------------------------------------------- Structure
+
+std::optional<MapView> Loader::ReadMap(const Value& v, const std::string& context,
+                                       const std::vector<std::string>* keys,
+                                       const std::string& expected) {
+  if (!v.node.IsMap()) {
+    TypeError(v, expected);
+    return std::nullopt;
+  }
+  MapView map{context, Loc(v.node), {}};
+  std::map<std::string, SourceLocation> seen;
+  for (const auto& entry : v.node) {  // yaml-cpp keeps duplicate keys: we see each one
+    const YAML::Node& key = entry.first;
+    const YAML::Node& value = entry.second;
+    if (!key.IsScalar()) {
+      Error(Loc(key), "expected a string key " + InContext(context) + "; got " + Describe(key));
+      continue;
+    }
+    const std::string name = key.Scalar();
+    if (keys != nullptr && std::find(keys->begin(), keys->end(), name) == keys->end()) {
+      std::string message = "unknown key " + Quote(name) + " " + InContext(context);
+      if (const auto suggestion = Suggest(name, *keys)) {
+        message += "; did you mean " + Quote(*suggestion) + "?";
+      } else {
+        message += "; valid keys: " + JoinNames(*keys);
+      }
+      Error(Loc(key), std::move(message));
+      continue;
+    }
+    const auto [first, inserted] = seen.emplace(name, Loc(key));
+    if (!inserted) {
+      Error(Loc(key), "duplicate key " + Quote(name) + " " + InContext(context) + " (first at " +
+                          LineColumn(first->second) + ")");
+      continue;
+    }
+    const std::string subject = context.empty() ? name : context + " " + name;
+    const SourceLocation location = value.IsNull() ? Loc(key) : Loc(value);
+    map.entries.emplace_back(name, Value{value, subject, location, Loc(key)});
+  }
+  return map;
+}
+
+const Value* Loader::Require(const MapView& map, const std::string& key) {
+  const Value* v = map.Find(key);
+  if (v == nullptr) {
+    Error(map.location, "missing required key " + Quote(key) + " " + InContext(map.context));
+  }
+  return v;
+}
+
+std::optional<std::vector<Value>> Loader::ReadList(const Value& v, const std::string& item_subject,
+                                                   const std::string& items, bool allow_empty) {
+  const std::string expected = (allow_empty ? "a list of " : "a non-empty list of ") + items;
+  if (!v.node.IsSequence()) {
+    TypeError(v, expected);
+    return std::nullopt;
+  }
+  if (v.node.size() == 0 && !allow_empty) {
+    Error(v.location, v.subject + ": expected " + expected + "; got an empty list");
+    return std::nullopt;
+  }
+  std::vector<Value> out;
+  for (const YAML::Node& item : v.node) {
+    SourceLocation location = Loc(item);
+    if (item.IsNull() || location.line == 0) location = v.location;
+    out.push_back({item, item_subject, location, location});
+  }
+  return out;
+}
+
+// ----------------------------------------------------------------------------- Scalars
+
+std::optional<Scalar> Loader::ReadScalar(const Value& v, const std::string& expected) {
+  if (!v.node.IsScalar()) {
+    TypeError(v, expected);
+    return std::nullopt;
+  }
+  const std::string& raw = v.node.Scalar();
+  Interpolated interpolated = Interpolate(raw, env_);
+  if (!interpolated.errors.empty()) {
+    for (const std::string& error : interpolated.errors)
+      Error(v.location, v.subject + ": " + error);
+    return std::nullopt;
+  }
+  return Scalar{std::move(interpolated.text), raw, v.subject, v.location};
+}
+
+std::optional<std::string> Loader::ReadString(const Value& v) {
+  auto s = ReadScalar(v, "a string");
+  if (!s) return std::nullopt;
+  if (s->text.empty()) {
+    ValueError(*s, "expected a non-empty string; got ''");
+    return std::nullopt;
+  }
+  return std::move(s->text);
+}
+
+std::optional<std::string> Loader::ReadName(const Value& v) {
+  auto s = ReadScalar(v, "a name");
+  if (!s) return std::nullopt;
+  if (!IsName(s->text)) {
+    ValueError(*s,
+               "expected a name made of letters, digits, '_', '.' and '-'; got " + Quote(s->text));
+    return std::nullopt;
+  }
+  return std::move(s->text);
+}
+
+std::optional<bool> Loader::ReadBool(const Value& v) {
+  const auto s = ReadScalar(v, "true or false");
+  if (!s) return std::nullopt;
+  return Check(*s, ParseBool(s->text));
+}
+
+std::optional<std::chrono::milliseconds> Loader::ReadDuration(const Value& v, bool allow_zero) {
+  const auto s = ReadScalar(v, "a duration like 500ms, 10s, 5m");
+  if (!s) return std::nullopt;
+  const auto duration = Check(*s, ParseDuration(s->text));
+  if (duration && !allow_zero && duration->count() == 0) {
+    ValueError(*s, "expected a duration greater than 0; got " + Quote(s->text));
+    return std::nullopt;
+  }
+  return duration;
+}
+
+std::optional<FieldPath> Loader::ReadFieldPath(const Value& v) {
+  const auto s = ReadScalar(v, "a field path like 'user.id'");
+  if (!s) return std::nullopt;
+  return Check(*s, ParseFieldPath(s->text));
+}
+
+template <typename T>
+std::optional<T> Loader::ReadEnum(const Value& v, const std::vector<EnumOption<T>>& options,
+                                  const std::vector<std::string>& not_supported_yet) {
+  std::vector<std::string> names;
+  for (const auto& option : options) names.push_back(option.name);
+  const auto s = ReadScalar(v, "one of " + JoinNames(names));
+  if (!s) return std::nullopt;
+  for (const auto& option : options) {
+    if (option.name == s->text) return option.value;
+  }
+  std::string message;
+  if (std::find(not_supported_yet.begin(), not_supported_yet.end(), s->text) !=
+      not_supported_yet.end()) {
+    message = Quote(s->text) + " is not supported yet; supported: " + JoinNames(names);
+  } else {
+    message = "expected one of " + JoinNames(names) + "; got " + Quote(s->text);
+    if (const auto suggestion = Suggest(s->text, names)) {
+      message += "; did you mean " + Quote(*suggestion) + "?";
+    }
+  }
+  ValueError(*s, message);
+  return std::nullopt;
+}
+
+// ----------------------------------------------------------------------------- Schema
+
+void Loader::ParseKafka(const Value& v, KafkaConfig& out) {
+  const auto map = ReadMap(v, "kafka", nullptr, "a map of librdkafka properties");
+  if (!map) return;
+  for (const std::string& required : kRequiredKafkaProperties) Require(*map, required);
+  for (const auto& [name, value] : map->entries) {
+    const auto s = ReadScalar(value, "a string, number or boolean (librdkafka property value)");
+    if (!s) continue;
+    const bool required =
+        std::find(kRequiredKafkaProperties.begin(), kRequiredKafkaProperties.end(), name) !=
+        kRequiredKafkaProperties.end();
+    if (required && s->text.empty()) {
+      ValueError(*s, "expected a non-empty string; got ''");
+      continue;
+    }
+    out.properties.push_back({name, s->text, value.key_location});
+  }
+}
+
+void Loader::ParseState(const Value& v, StateConfig& out) {
+  const auto map = ReadMap(v, "state", &kStateKeys);
+  if (!map) return;
+  if (const Value* dir = Require(*map, "dir")) {
+    if (auto s = ReadString(*dir)) out.dir = std::move(*s);
+  }
+  if (const Value* interval = map->Find("commit_interval")) {
+    if (const auto d = ReadDuration(*interval, /*allow_zero=*/false)) out.commit_interval = *d;
+  }
+  if (const Value* sync = map->Find("sync_writes")) {
+    if (const auto b = ReadBool(*sync)) out.sync_writes = *b;
+  }
+}
+
+void Loader::ParseHttp(const Value& v, HttpConfig& out) {
+  const auto map = ReadMap(v, "http", &kHttpKeys);
+  if (!map) return;
+  if (const Value* listen = map->Find("listen")) {
+    if (const auto s = ReadScalar(*listen, "host:port")) {
+      if (auto address = Check(*s, ParseListenAddress(s->text))) {
+        out.listen_address = std::move(address->host);
+        out.listen_port = address->port;
+      }
+    }
+  }
+  if (const Value* threads = map->Find("io_threads")) {
+    if (const auto s = ReadScalar(*threads, "an integer")) {
+      if (const auto n = Check(*s, ParseInteger(s->text))) {
+        if (*n < 1 || *n > kMaxIoThreads) {
+          ValueError(*s, "expected a number of threads from 1 to " + std::to_string(kMaxIoThreads) +
+                             "; got " + Quote(s->text));
+        } else {
+          out.io_threads = static_cast<int>(*n);
+        }
+      }
+    }
+  }
+}
+
+void Loader::ParseLogging(const Value& v, LoggingConfig& out) {
+  const auto map = ReadMap(v, "logging", &kLoggingKeys);
+  if (!map) return;
+  if (const Value* level = map->Find("level")) {
+    static const std::vector<EnumOption<std::string>> kLevels = {
+        {"trace", "trace"}, {"debug", "debug"},       {"info", "info"}, {"warn", "warn"},
+        {"error", "error"}, {"critical", "critical"}, {"off", "off"}};
+    if (auto l = ReadEnum(*level, kLevels)) out.level = std::move(*l);
+  }
+  if (const Value* format = map->Find("format")) {
+    static const std::vector<EnumOption<LogFormat>> kFormats = {{"text", LogFormat::kText},
+                                                                {"json", LogFormat::kJson}};
+    if (const auto f = ReadEnum(*format, kFormats)) out.format = *f;
+  }
+}
+
+void Loader::ParseTopologies(const Value& v, std::vector<TopologyConfig>& out) {
+  const auto items = ReadList(v, "topology", "topologies", /*allow_empty=*/false);
+  if (!items) return;
+  for (const Value& item : *items) {
+    TopologyConfig topology;
+    ParseTopology(item, topology);
+    out.push_back(std::move(topology));
+  }
+}
+
+void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
+  const auto map = ReadMap(v, "topology", &kTopologyKeys);
+  if (!map) return;
+  out.location = map->location;
+  if (const Value* name = Require(*map, "name")) {
+    if (auto s = ReadName(*name)) {
+      const auto [first, inserted] = topology_names_.emplace(*s, name->location);
+      if (!inserted) {
+        Error(name->location, "duplicate topology name " + Quote(*s) + " (first at " +
+                                  LineColumn(first->second) + ")");
+      }
+      out.name = std::move(*s);
+    }
+  }
+  if (const Value* source = Require(*map, "source")) ParseSource(*source, out.source);
+
+  // Views are checked against the step names only when every step has a usable name;
+  // otherwise "unknown step" would be a second, misleading error about the same typo.
+  bool all_steps_named = false;
+  if (const Value* steps = Require(*map, "steps")) {
+    if (const auto items = ReadList(*steps, "step", "steps", /*allow_empty=*/false)) {
+      all_steps_named = true;
+      std::map<std::string, SourceLocation> step_names;
+      for (const Value& item : *items) {
+        StepConfig step;
+        const SourceLocation name_location = ParseStep(item, step);
+        if (step.name.empty()) {
+          all_steps_named = false;
+        } else if (const auto [first, inserted] = step_names.emplace(step.name, name_location);
+                   !inserted) {
+          std::string where = out.name.empty() ? "" : " in topology " + Quote(out.name);
+          Error(name_location, "duplicate step name " + Quote(step.name) + where + " (first at " +
+                                   LineColumn(first->second) + ")");
+        }
+        out.steps.push_back(std::move(step));
+      }
+    }
+  }
+
+  if (const Value* views = map->Find("views")) {
+    if (const auto items = ReadList(*views, "view", "views", /*allow_empty=*/true)) {
+      for (const Value& item : *items) {
+        ViewConfig view;
+        ParseView(item, out, all_steps_named, view);
+        out.views.push_back(std::move(view));
+      }
+    }
+  }
+}
+
+void Loader::ParseSource(const Value& v, SourceConfig& out) {
+  const auto map = ReadMap(v, "source", &kSourceKeys);
+  if (!map) return;
+  out.location = map->location;
+  if (const Value* topic = Require(*map, "topic")) {
+    if (auto s = ReadString(*topic)) out.topic = std::move(*s);
+  }
+  if (const Value* format = map->Find("format")) {
+    static const std::vector<EnumOption<ValueFormat>> kFormats = {{"json", ValueFormat::kJson}};
+    if (const auto f = ReadEnum(*format, kFormats)) out.format = *f;
+  }
+  if (const Value* key = map->Find("key")) ParseKey(*key, out.key);
+  if (const Value* timestamp = map->Find("timestamp")) ParseTimestamp(*timestamp, out.timestamp);
+}
+
+void Loader::ParseKey(const Value& v, KeySpec& out) {
+  const auto map =
+      ReadMap(v, "source key", &kKeyKeys, "a map like {field: user.id} or {kafka_key: true}");
+  if (!map) return;
+  const Value* field = map->Find("field");
+  const Value* kafka_key = map->Find("kafka_key");
+  if (field != nullptr && kafka_key != nullptr) {
+    Error(map->location, "source key: set either 'field' or 'kafka_key: true', not both");
+    return;
+  }
+  if (field == nullptr && kafka_key == nullptr) {
+    Error(map->location, "source key: expected 'field: <path>' or 'kafka_key: true'");
+    return;
+  }
+  if (kafka_key != nullptr) {
+    if (const auto b = ReadBool(*kafka_key); b && !*b) {
+      Error(kafka_key->location,
+            "source key kafka_key: can only be true; to key records by a field, use "
+            "'field: <path>' instead");
+    }
+    out.kind = KeySpec::Kind::kKafkaKey;
+    return;
+  }
+  if (auto path = ReadFieldPath(*field)) {
+    out.kind = KeySpec::Kind::kField;
+    out.field_path = std::move(path->segments);
+    out.field_path_text = std::move(path->text);
+  }
+}
+
+void Loader::ParseTimestamp(const Value& v, TimestampSpec& out) {
+  const auto map = ReadMap(v, "source timestamp", &kTimestampKeys,
+                           "a map like {field: ts, format: rfc3339} or {record_timestamp: true}");
+  if (!map) return;
+  const Value* field = map->Find("field");
+  const Value* format = map->Find("format");
+  const Value* record = map->Find("record_timestamp");
+  if (field != nullptr && record != nullptr) {
+    Error(map->location,
+          "source timestamp: set either 'field' or 'record_timestamp: true', not both");
+    return;
+  }
+  if (field == nullptr && record == nullptr) {
+    Error(map->location, "source timestamp: expected 'field: <path>' or 'record_timestamp: true'");
+    return;
+  }
+  if (record != nullptr) {
+    if (const auto b = ReadBool(*record); b && !*b) {
+      Error(record->location,
+            "source timestamp record_timestamp: can only be true; to read the event time from "
+            "a field, use 'field: <path>' instead");
+    }
+    if (format != nullptr) {
+      Error(format->key_location,
+            "source timestamp: 'format' applies only with 'field'; a record timestamp needs no "
+            "format");
+    }
+    out.kind = TimestampSpec::Kind::kRecordTimestamp;
+    return;
+  }
+  if (auto path = ReadFieldPath(*field)) {
+    out.kind = TimestampSpec::Kind::kField;
+    out.field_path = std::move(path->segments);
+    out.field_path_text = std::move(path->text);
+  }
+  if (format != nullptr) {
+    static const std::vector<EnumOption<TimestampSpec::Format>> kFormats = {
+        {"epoch_ms", TimestampSpec::Format::kEpochMillis},
+        {"epoch_s", TimestampSpec::Format::kEpochSeconds},
+        {"rfc3339", TimestampSpec::Format::kRfc3339}};
+    if (const auto f = ReadEnum(*format, kFormats)) out.format = *f;
+  }
+}
+
+SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
+  const auto map = ReadMap(v, "step", &kStepKeys);
+  if (!map) return {};
+  out.location = map->location;
+  SourceLocation name_location;
+  if (const Value* name = Require(*map, "name")) {
+    name_location = name->location;
+    if (auto s = ReadName(*name)) out.name = std::move(*s);
+  }
+  if (const Value* window = Require(*map, "window")) ParseWindow(*window, out.window);
+  if (const Value* aggregates = Require(*map, "aggregates")) {
+    if (const auto items = ReadList(*aggregates, "aggregate", "aggregates", false)) {
+      std::map<std::string, SourceLocation> names;
+      for (const Value& item : *items) {
+        AggregateConfig aggregate;
+        const SourceLocation aggregate_name = ParseAggregate(item, aggregate);
+        if (aggregate.name.empty()) {
+          // Missing or invalid: already reported.
+        } else if (const auto [first, inserted] = names.emplace(aggregate.name, aggregate_name);
+                   !inserted) {
+          std::string where = out.name.empty() ? "" : " in step " + Quote(out.name);
+          Error(aggregate_name, "duplicate aggregate name " + Quote(aggregate.name) + where +
+                                    " (first at " + LineColumn(first->second) + ")");
+        }
+        out.aggregates.push_back(std::move(aggregate));
+      }
+    }
+  }
+  return name_location;
+}
+
+void Loader::ParseWindow(const Value& v, WindowConfig& out) {
+  const auto map = ReadMap(v, "window", &kWindowKeys);
+  if (!map) return;
+  if (const Value* type = Require(*map, "type")) {
+    static const std::vector<EnumOption<WindowConfig::Kind>> kKinds = {
+        {"tumbling", WindowConfig::Kind::kTumbling}};
+    if (const auto k = ReadEnum(*type, kKinds, {"hopping", "sliding", "session"})) out.kind = *k;
+  }
+  if (const Value* size = Require(*map, "size")) {
+    if (const auto d = ReadDuration(*size, /*allow_zero=*/false)) out.size = *d;
+  }
+  if (const Value* grace = map->Find("grace")) {
+    if (const auto d = ReadDuration(*grace, /*allow_zero=*/true)) out.grace = *d;
+  }
+}
+
+SourceLocation Loader::ParseAggregate(const Value& v, AggregateConfig& out) {
+  const auto map = ReadMap(v, "aggregate", &kAggregateKeys);
+  if (!map) return {};
+  out.location = map->location;
+  SourceLocation name_location;
+  if (const Value* name = Require(*map, "name")) {
+    name_location = name->location;
+    if (const auto s = ReadScalar(*name, "an identifier")) {
+      if (IsIdentifier(s->text)) {
+        out.name = s->text;
+      } else {
+        ValueError(*s,
+                   "expected an identifier (letters, digits and '_', not starting with a "
+                   "digit); got " +
+                       Quote(s->text));
+      }
+    }
+  }
+  std::optional<AggregateFunction> function;
+  if (const Value* f = Require(*map, "function")) {
+    static const std::vector<EnumOption<AggregateFunction>> kFunctions = {
+        {"count", AggregateFunction::kCount}, {"sum", AggregateFunction::kSum}};
+    function = ReadEnum(*f, kFunctions);
+    if (function) out.function = *function;
+  }
+  const Value* field = map->Find("field");
+  if (function == AggregateFunction::kCount && field != nullptr) {
+    Error(field->key_location,
+          "aggregate: 'field' is not allowed with function 'count', which counts records; "
+          "remove it (or use 'sum' to add up a field)");
+  } else if (function == AggregateFunction::kSum && field == nullptr) {
+    Error(map->location,
+          "missing required key 'field' in aggregate (function 'sum' adds up a numeric field)");
+  } else if (field != nullptr) {
+    if (auto path = ReadFieldPath(*field)) {
+      out.field_path = std::move(path->segments);
+      out.field_path_text = std::move(path->text);
+    }
+  }
+  return name_location;
+}
+
+void Loader::ParseView(const Value& v, const TopologyConfig& topology, bool check_from,
+                       ViewConfig& out) {
+  const auto map = ReadMap(v, "view", &kViewKeys);
+  if (!map) return;
+  out.location = map->location;
+  if (const Value* name = Require(*map, "name")) {
+    if (auto s = ReadName(*name)) {
+      const auto [first, inserted] =
+          view_names_.emplace(*s, ViewOwner{topology.name, name->location});
+      if (!inserted) {
+        const std::string owner =
+            first->second.topology.empty() ? "" : " in topology " + Quote(first->second.topology);
+        Error(name->location, "duplicate view name " + Quote(*s) + ": already defined" + owner +
+                                  " at " + LineColumn(first->second.location) +
+                                  " (view names are global: /v1/views/{name})");
+      }
+      out.name = std::move(*s);
+    }
+  }
+  if (const Value* from = Require(*map, "from")) {
+    if (auto s = ReadString(*from)) {
+      out.from = std::move(*s);
+      const bool known = std::any_of(topology.steps.begin(), topology.steps.end(),
+                                     [&](const StepConfig& step) { return step.name == out.from; });
+      if (check_from && !known) {
+        std::vector<std::string> steps;
+        for (const StepConfig& step : topology.steps) {
+          if (std::find(steps.begin(), steps.end(), step.name) == steps.end()) {
+            steps.push_back(step.name);
+          }
+        }
+        const std::string view = out.name.empty() ? "view" : "view " + Quote(out.name);
+        const std::string in_topology =
+            topology.name.empty() ? "this topology" : "topology " + Quote(topology.name);
+        Error(from->location, view + " reads from unknown step " + Quote(out.from) + "; steps in " +
+                                  in_topology + ": " + JoinNames(steps));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+LoadResult LoadString(const std::string& yaml_text, const std::string& file_name,
+                      const EnvLookup& env) {
+  return Loader(file_name, env).Load(yaml_text);
+}
+
+LoadResult LoadFile(const std::string& path, const EnvLookup& env) {
+  auto file_error = [&path](int error) {
+    LoadResult result;
+    result.errors.push_back(
+        {{path, 0, 0}, "cannot read config file: " + std::generic_category().message(error)});
+    return result;
+  };
+  struct Closer {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  const std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb"));
+  if (!file) return file_error(errno);
+  std::string text;
+  char buffer[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get())) return file_error(errno);
+  return LoadString(text, path, env);
+}
+
+}  // namespace eddy::config

@@ -1,0 +1,669 @@
+// config::Load: good files become exactly the expected structs; bad files produce exactly
+// the expected diagnostics (message, line and column).
+#include "config/loader.h"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace eddy::config {
+namespace {
+
+using std::chrono::milliseconds;
+
+EnvLookup NoEnv() {
+  return [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+}
+
+EnvLookup Env(std::map<std::string, std::string> vars) {
+  return [vars = std::move(vars)](const std::string& name) -> std::optional<std::string> {
+    const auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+// Every error of loading `yaml` as "test.yaml", as the user would see it.
+std::vector<std::string> Errors(const std::string& yaml, const EnvLookup& env = NoEnv()) {
+  const LoadResult result = LoadString(yaml, "test.yaml", env);
+  CHECK(result.config.has_value() == result.errors.empty());
+  std::vector<std::string> out;
+  for (const Diagnostic& d : result.errors) out.push_back(d.ToString());
+  return out;
+}
+
+// A valid config around the given topologies: kafka, state and "topologies:" take lines 1-3,
+// so the first line of `topologies` (after the leading newline of a raw string) is line 4.
+std::string WithTopologies(const std::string& topologies) {
+  return "kafka: {bootstrap.servers: 'b:9092', group.id: g}\n"
+         "state: {dir: /tmp/s}\n"
+         "topologies:" +
+         topologies;
+}
+
+// One good step, for tests about something else.
+const char* const kGoodStep = R"(
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates: [{name: c, function: count}])";
+
+std::string Line(const std::string& location, const std::string& message) {
+  return "test.yaml:" + location + ": error: " + message;
+}
+
+void CheckLocation(const SourceLocation& location, const std::string& file, int line, int column) {
+  CHECK(location.file == file);
+  CHECK(location.line == line);
+  CHECK(location.column == column);
+}
+
+// ------------------------------------------------------------------------------ Good files
+
+TEST_CASE("the pageviews example loads with every default applied", "[config][loader]") {
+  const std::string path = EDDY_SOURCE_DIR "/config/examples/pageviews.yaml";
+  const LoadResult result = LoadFile(path, NoEnv());
+  for (const Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.ok());
+  REQUIRE(result.config.has_value());
+  const Config& config = *result.config;
+
+  CHECK(config.file == path);
+
+  REQUIRE(config.kafka.properties.size() == 2);
+  CHECK(config.kafka.properties[0].name == "bootstrap.servers");
+  CHECK(config.kafka.properties[0].value == "127.0.0.1:9092");
+  CheckLocation(config.kafka.properties[0].location, path, 8, 3);
+  CHECK(config.kafka.properties[1].name == "group.id");
+  CHECK(config.kafka.properties[1].value == "eddy-pageviews");
+  CheckLocation(config.kafka.properties[1].location, path, 9, 3);
+
+  CHECK(config.state.dir == "/tmp/eddy-pageviews-state");
+  CHECK(config.state.commit_interval == milliseconds(100));
+  CHECK_FALSE(config.state.sync_writes);
+
+  CHECK(config.http.listen_address == "127.0.0.1");
+  CHECK(config.http.listen_port == 8080);
+  CHECK(config.http.io_threads == 1);
+
+  CHECK(config.logging.level == "info");
+  CHECK(config.logging.format == LogFormat::kText);
+
+  REQUIRE(config.topologies.size() == 1);
+  const TopologyConfig& topology = config.topologies[0];
+  CHECK(topology.name == "pageviews");
+  CheckLocation(topology.location, path, 22, 5);
+
+  const SourceConfig& source = topology.source;
+  CHECK(source.topic == "pageviews");
+  CHECK(source.format == ValueFormat::kJson);
+  CHECK(source.key.kind == KeySpec::Kind::kField);
+  CHECK(source.key.field_path == std::vector<std::string>{"user", "id"});
+  CHECK(source.key.field_path_text == "user.id");
+  CHECK(source.timestamp.kind == TimestampSpec::Kind::kField);
+  CHECK(source.timestamp.field_path == std::vector<std::string>{"ts"});
+  CHECK(source.timestamp.field_path_text == "ts");
+  CHECK(source.timestamp.format == TimestampSpec::Format::kRfc3339);
+  CheckLocation(source.location, path, 24, 7);
+
+  REQUIRE(topology.steps.size() == 1);
+  const StepConfig& step = topology.steps[0];
+  CHECK(step.name == "per_minute");
+  CheckLocation(step.location, path, 32, 9);
+  CHECK(step.window.kind == WindowConfig::Kind::kTumbling);
+  CHECK(step.window.size == milliseconds(60'000));
+  CHECK(step.window.grace == milliseconds(10'000));
+  REQUIRE(step.aggregates.size() == 2);
+  CHECK(step.aggregates[0].name == "views");
+  CHECK(step.aggregates[0].function == AggregateFunction::kCount);
+  CHECK(step.aggregates[0].field_path.empty());
+  CHECK(step.aggregates[0].field_path_text.empty());
+  CheckLocation(step.aggregates[0].location, path, 38, 13);
+  CHECK(step.aggregates[1].name == "total_duration_ms");
+  CHECK(step.aggregates[1].function == AggregateFunction::kSum);
+  CHECK(step.aggregates[1].field_path == std::vector<std::string>{"duration_ms"});
+  CHECK(step.aggregates[1].field_path_text == "duration_ms");
+  CheckLocation(step.aggregates[1].location, path, 40, 13);
+
+  REQUIRE(topology.views.size() == 1);
+  CHECK(topology.views[0].name == "views_per_minute");
+  CHECK(topology.views[0].from == "per_minute");
+  CheckLocation(topology.views[0].location, path, 44, 9);
+}
+
+TEST_CASE("the pageviews example takes its settings from the environment", "[config][loader]") {
+  const LoadResult result =
+      LoadFile(EDDY_SOURCE_DIR "/config/examples/pageviews.yaml",
+               Env({{"KAFKA_BOOTSTRAP", "k1:9092,k2:9092"},
+                    {"EDDY_HTTP_LISTEN", "[::1]:9000"},
+                    {"PAGEVIEWS_TOPIC", "pv.v2"},
+                    {"EDDY_STATE_DIR", ""}}));  // empty: ':-' falls back to the default
+  REQUIRE(result.ok());
+  CHECK(result.config->kafka.properties[0].value == "k1:9092,k2:9092");
+  CHECK(result.config->http.listen_address == "::1");
+  CHECK(result.config->http.listen_port == 9000);
+  CHECK(result.config->topologies[0].source.topic == "pv.v2");
+  CHECK(result.config->state.dir == "/tmp/eddy-pageviews-state");
+}
+
+TEST_CASE("a minimal config gets the documented defaults", "[config][loader]") {
+  const LoadResult result = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: events}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 5s}
+        aggregates: [{name: n, function: count}]
+)"),
+                                       "min.yaml", NoEnv());
+  REQUIRE(result.ok());
+  const Config& config = *result.config;
+  CHECK(config.state.commit_interval == milliseconds(100));
+  CHECK_FALSE(config.state.sync_writes);
+  CHECK(config.http.listen_address == "0.0.0.0");
+  CHECK(config.http.listen_port == 8080);
+  CHECK(config.http.io_threads == 1);
+  CHECK(config.logging.level == "info");
+  CHECK(config.logging.format == LogFormat::kText);
+  const TopologyConfig& topology = config.topologies.at(0);
+  CHECK(topology.source.format == ValueFormat::kJson);
+  CHECK(topology.source.key.kind == KeySpec::Kind::kKafkaKey);
+  CHECK(topology.source.key.field_path.empty());
+  CHECK(topology.source.timestamp.kind == TimestampSpec::Kind::kRecordTimestamp);
+  CHECK(topology.steps.at(0).window.grace == milliseconds(0));
+  CHECK(topology.views.empty());
+  CheckLocation(topology.source.location, "min.yaml", 5, 13);
+}
+
+TEST_CASE("every optional setting can be spelled out", "[config][loader]") {
+  const LoadResult result = LoadString(R"(kafka:
+  bootstrap.servers: b:9092
+  group.id: g
+  enable.auto.offset.store: false
+  fetch.max.bytes: 1048576
+state:
+  dir: /var/lib/eddy
+  commit_interval: 2s
+  sync_writes: true
+http:
+  listen: localhost:0
+  io_threads: 4
+logging: {level: debug, format: json}
+topologies:
+  - name: a
+    source:
+      topic: clicks
+      key: {kafka_key: true}
+      timestamp: {record_timestamp: true}
+    steps:
+      - name: hourly
+        window: {type: tumbling, size: 1h, grace: 0ms}
+        aggregates: [{name: n, function: count}]
+    views: []
+  - name: b
+    source:
+      topic: orders
+      timestamp: {field: meta.created}
+    steps:
+      - name: daily
+        window: {type: tumbling, size: 1d}
+        aggregates:
+          - {name: revenue, function: sum, field: order.total}
+    views:
+      - {name: revenue_per_day, from: daily}
+)",
+                                       "all.yaml", NoEnv());
+  for (const Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.ok());
+  const Config& config = *result.config;
+  REQUIRE(config.kafka.properties.size() == 4);
+  CHECK(config.kafka.properties[2].name == "enable.auto.offset.store");
+  CHECK(config.kafka.properties[2].value == "false");  // passed through as written
+  CHECK(config.kafka.properties[3].value == "1048576");
+  CHECK(config.state.commit_interval == milliseconds(2000));
+  CHECK(config.state.sync_writes);
+  CHECK(config.http.listen_address == "localhost");
+  CHECK(config.http.listen_port == 0);
+  CHECK(config.http.io_threads == 4);
+  CHECK(config.logging.level == "debug");
+  CHECK(config.logging.format == LogFormat::kJson);
+  REQUIRE(config.topologies.size() == 2);
+  CHECK(config.topologies[0].source.key.kind == KeySpec::Kind::kKafkaKey);
+  CHECK(config.topologies[0].source.timestamp.kind == TimestampSpec::Kind::kRecordTimestamp);
+  CHECK(config.topologies[0].steps[0].window.size == milliseconds(3'600'000));
+  const SourceConfig& b = config.topologies[1].source;
+  CHECK(b.timestamp.kind == TimestampSpec::Kind::kField);
+  CHECK(b.timestamp.field_path == std::vector<std::string>{"meta", "created"});
+  CHECK(b.timestamp.format == TimestampSpec::Format::kEpochMillis);  // the default
+  CHECK(config.topologies[1].steps[0].aggregates[0].field_path ==
+        std::vector<std::string>{"order", "total"});
+  CHECK(config.topologies[1].views[0].from == "daily");
+}
+
+// ------------------------------------------------------------------------------ Bad files
+
+TEST_CASE("a misspelled key gets a suggestion at the key's position", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window:
+          type: tumbling
+          sise: 1m
+        aggregates: [{name: c, function: count}]
+)")) == std::vector<std::string>{
+            Line("9:11", "missing required key 'size' in window"),
+            Line("10:11", "unknown key 'sise' in window; did you mean 'size'?"),
+        });
+}
+
+TEST_CASE("an unknown key far from any valid one lists the valid keys", "[config][loader]") {
+  CHECK(Errors("kafka: {bootstrap.servers: b, group.id: g}\n"
+               "state: {dir: /s, colour: blue}\n"
+               "topologies: []\n") ==
+        std::vector<std::string>{
+            Line("2:18",
+                 "unknown key 'colour' in state; valid keys: dir, commit_interval, "
+                 "sync_writes"),
+            Line("3:13", "topologies: expected a non-empty list of topologies; got an empty list"),
+        });
+  CHECK(Errors("kafak: {}\nstate: {dir: /s}\n") ==
+        std::vector<std::string>{
+            Line("1:1", "unknown key 'kafak' at top level; did you mean 'kafka'?"),
+            Line("1:1", "missing required key 'kafka' at top level"),
+            Line("1:1", "missing required key 'topologies' at top level"),
+        });
+}
+
+TEST_CASE("a value of the wrong type names the expected type", "[config][loader]") {
+  CHECK(Errors(R"(kafka:
+  bootstrap.servers: [a, b]
+  group.id: g
+state:
+  dir:
+    - /a
+http: 8080
+topologies:
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: 1m
+        aggregates: {name: c, function: count}
+)") == std::vector<std::string>{
+           Line("2:22",
+                "kafka bootstrap.servers: expected a string, number or boolean "
+                "(librdkafka property value); got a list"),
+           Line("6:5", "state dir: expected a string; got a list"),
+           Line("7:7", "http: expected a map; got '8080'"),
+           Line("13:17", "step window: expected a map; got '1m'"),
+           Line("14:21",
+                "step aggregates: expected a non-empty list of aggregates; got a "
+                "map"),
+       });
+}
+
+TEST_CASE("an empty value is reported at its key", "[config][loader]") {
+  CHECK(
+      Errors(WithTopologies(R"(
+  - name: t
+    source:
+      topic:
+)" + std::string(kGoodStep))) ==
+      std::vector<std::string>{Line("6:7", "source topic: expected a string; got an empty value")});
+}
+
+TEST_CASE("durations need a unit and a positive size", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window:
+          type: tumbling
+          size: 10
+          grace: soon
+        aggregates: [{name: c, function: count}]
+      - name: s2
+        window: {type: tumbling, size: 0s}
+        aggregates: [{name: c, function: count}]
+)")) == std::vector<std::string>{
+            Line("10:17",
+                 "window size: expected a duration like 500ms, 10s, 5m; got '10' "
+                 "(add a unit: ms, s, m, h or d)"),
+            Line("11:18",
+                 "window grace: expected a duration like 500ms, 10s, 5m; got "
+                 "'soon'"),
+            Line("14:40", "window size: expected a duration greater than 0; got '0s'"),
+        });
+}
+
+TEST_CASE("missing required keys point at the map that lacks them", "[config][loader]") {
+  CHECK(Errors(R"(kafka:
+  bootstrap.servers: b
+state: {commit_interval: 1s}
+topologies:
+  - name: t
+    source:
+      format: json
+    steps: []
+  - source: {topic: x}
+)") == std::vector<std::string>{
+           Line("2:3", "missing required key 'group.id' in kafka"),
+           Line("3:8", "missing required key 'dir' in state"),
+           Line("7:7", "missing required key 'topic' in source"),
+           Line("8:12", "topology steps: expected a non-empty list of steps; got an empty list"),
+           Line("9:5", "missing required key 'name' in topology"),
+           Line("9:5", "missing required key 'steps' in topology"),
+       });
+}
+
+TEST_CASE("a view must read from a step of its own topology", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: orders
+    source: {topic: x}
+    steps:
+      - name: hourly
+        window: {type: tumbling, size: 1h}
+        aggregates: [{name: c, function: count}]
+      - name: daily
+        window: {type: tumbling, size: 1d}
+        aggregates: [{name: c, function: count}]
+    views:
+      - name: v
+        from: weekly
+)")) == std::vector<std::string>{
+            Line("15:15",
+                 "view 'v' reads from unknown step 'weekly'; steps in topology "
+                 "'orders': hourly, daily"),
+        });
+}
+
+TEST_CASE("view names are unique across all topologies", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: a
+    source: {topic: x})" + std::string(kGoodStep) +
+                              R"(
+    views: [{name: totals, from: s}]
+  - name: b
+    source: {topic: y})" + std::string(kGoodStep) +
+                              R"(
+    views:
+      - {name: totals, from: s}
+)")) == std::vector<std::string>{
+            Line("18:16",
+                 "duplicate view name 'totals': already defined in topology 'a' "
+                 "at line 10, column 20 (view names are global: "
+                 "/v1/views/{name})"),
+        });
+}
+
+TEST_CASE("topology, step and aggregate names are unique", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates: [{name: c, function: count}, {name: c, function: count}]
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates: [{name: c, function: count}]
+  - name: t
+    source: {topic: x})" + std::string(kGoodStep) +
+                              "\n")) ==
+        std::vector<std::string>{
+            Line("9:57",
+                 "duplicate aggregate name 'c' in step 's' (first at line 9, column "
+                 "29)"),
+            Line("10:15", "duplicate step name 's' in topology 't' (first at line 7, column 15)"),
+            Line("13:11", "duplicate topology name 't' (first at line 4, column 11)"),
+        });
+}
+
+TEST_CASE("a duplicate key in a YAML map is an error", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source:
+      topic: a
+      topic: b
+)" + std::string(kGoodStep))) ==
+        std::vector<std::string>{
+            Line("7:7", "duplicate key 'topic' in source (first at line 6, column 7)")});
+}
+
+TEST_CASE("environment variables: unset is an error, defaults and escapes work",
+          "[config][loader]") {
+  const std::string yaml = R"(kafka:
+  bootstrap.servers: ${BROKERS}
+  group.id: ${GROUP:-eddy}
+  client.id: "$${HOSTNAME}"
+state: {dir: "${STATE_DIR}"}
+http:
+  listen: 0.0.0.0:${PORT:-8080}
+  io_threads: ${THREADS:-2}
+topologies:
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: "${SIZE:-1m}"}
+        aggregates: [{name: c, function: count}]
+)";
+  CHECK(Errors(yaml) ==
+        std::vector<std::string>{
+            Line("2:22",
+                 "kafka bootstrap.servers: environment variable 'BROKERS' is not set; "
+                 "set it or give a default with ${BROKERS:-value}"),
+            Line("5:14",
+                 "state dir: environment variable 'STATE_DIR' is not set; set it or give "
+                 "a default with ${STATE_DIR:-value}"),
+        });
+
+  const LoadResult result = LoadString(
+      yaml, "test.yaml", Env({{"BROKERS", "k:9092"}, {"STATE_DIR", "/s"}, {"PORT", "9999"}}));
+  for (const Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.ok());
+  const Config& config = *result.config;
+  CHECK(config.kafka.properties[0].value == "k:9092");
+  CHECK(config.kafka.properties[1].value == "eddy");
+  CHECK(config.kafka.properties[2].value == "${HOSTNAME}");
+  CHECK(config.state.dir == "/s");
+  CHECK(config.http.listen_port == 9999);
+  CHECK(config.http.io_threads == 2);  // interpolated before conversion to an integer
+  CHECK(config.topologies[0].steps[0].window.size == milliseconds(60'000));
+}
+
+TEST_CASE("a bad value from the environment says where it came from", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: "${SIZE}"}
+        aggregates: [{name: c, function: count}]
+)"),
+               Env({{"SIZE", "10"}})) ==
+        std::vector<std::string>{
+            Line("8:40",
+                 "window size: expected a duration like 500ms, 10s, 5m; got '10' (add a "
+                 "unit: ms, s, m, h or d); the value came from '${SIZE}'")});
+}
+
+TEST_CASE("a YAML syntax error is reported at yaml-cpp's mark, 1-based", "[config][loader]") {
+  CHECK(Errors("kafka: {bootstrap.servers: b, group.id: g\nstate: {dir: /s}\n") ==
+        std::vector<std::string>{Line("2:6", "invalid YAML: end of map flow not found")});
+  CHECK(Errors("kafka:\n  a: 1\n b: 2\n") ==
+        std::vector<std::string>{Line("3:2", "invalid YAML: end of map not found")});
+}
+
+TEST_CASE("aggregate functions and their fields", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates:
+          - name: views
+            function: cout
+          - name: n
+            function: count
+            field: amount
+          - name: total
+            function: sum
+          - name: avg
+            function: average
+)")) == std::vector<std::string>{
+            Line("11:23",
+                 "aggregate function: expected one of count, sum; got 'cout'; did "
+                 "you mean 'count'?"),
+            Line("14:13",
+                 "aggregate: 'field' is not allowed with function 'count', which "
+                 "counts records; remove it (or use 'sum' to add up a field)"),
+            Line("15:13",
+                 "missing required key 'field' in aggregate (function 'sum' adds "
+                 "up a numeric field)"),
+            Line("18:23", "aggregate function: expected one of count, sum; got 'average'"),
+        });
+}
+
+TEST_CASE("hopping and session windows are not supported yet", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: hopping, size: 1m}
+        aggregates: [{name: c, function: count}]
+      - name: s2
+        window: {type: session, size: 1m}
+        aggregates: [{name: c, function: count}]
+      - name: s3
+        window: {type: tumblin, size: 1m}
+        aggregates: [{name: c, function: count}]
+)")) == std::vector<std::string>{
+            Line("8:24", "window type: 'hopping' is not supported yet; supported: tumbling"),
+            Line("11:24", "window type: 'session' is not supported yet; supported: tumbling"),
+            Line("14:24",
+                 "window type: expected one of tumbling; got 'tumblin'; did you "
+                 "mean 'tumbling'?"),
+        });
+}
+
+TEST_CASE("source key and timestamp take exactly one of their forms", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source:
+      topic: x
+      format: avro
+      key: user.id
+      timestamp: {field: ts, format: iso8601})" +
+                              std::string(kGoodStep) + R"(
+  - name: u
+    source:
+      topic: x
+      key: {field: a, kafka_key: true}
+      timestamp: {record_timestamp: true, format: epoch_s}
+)" + std::string(kGoodStep))) ==
+        std::vector<std::string>{
+            Line("7:15", "source format: expected one of json; got 'avro'"),
+            Line("8:12",
+                 "source key: expected a map like {field: user.id} or {kafka_key: true}; "
+                 "got 'user.id'"),
+            Line("9:38",
+                 "source timestamp format: expected one of epoch_ms, epoch_s, rfc3339; "
+                 "got 'iso8601'"),
+            Line("17:12", "source key: set either 'field' or 'kafka_key: true', not both"),
+            Line("18:43",
+                 "source timestamp: 'format' applies only with 'field'; a record "
+                 "timestamp needs no format"),
+        });
+}
+
+TEST_CASE("http and logging values are checked", "[config][loader]") {
+  CHECK(Errors("kafka: {bootstrap.servers: b, group.id: g}\n"
+               "state: {dir: /s, sync_writes: yes}\n"
+               "http: {listen: '::1:80', io_threads: 0}\n"
+               "logging: {level: warning, format: jsn}\n"
+               "topologies: 3\n") ==
+        std::vector<std::string>{
+            Line("2:31", "state sync_writes: expected true or false; got 'yes'"),
+            Line("3:16",
+                 "http listen: expected host:port like 0.0.0.0:8080, [::1]:8080 or "
+                 "localhost:8080; got '::1:80' (write an IPv6 address in brackets, e.g. "
+                 "[::1]:8080)"),
+            Line("3:38", "http io_threads: expected a number of threads from 1 to 1024; got '0'"),
+            Line("4:18",
+                 "logging level: expected one of trace, debug, info, warn, error, "
+                 "critical, off; got 'warning'"),  // too far for a suggestion
+            Line("4:35",
+                 "logging format: expected one of text, json; got 'jsn'; did you mean "
+                 "'json'?"),
+            Line("5:13", "topologies: expected a non-empty list of topologies; got '3'"),
+        });
+}
+
+TEST_CASE("an empty or multi-document file is an error", "[config][loader]") {
+  CHECK(Errors("") == std::vector<std::string>{"test.yaml: error: config is empty; expected a "
+                                               "map with keys kafka, state and topologies"});
+  CHECK(Errors("# only a comment\n") ==
+        std::vector<std::string>{"test.yaml: error: config is empty; expected a map with keys "
+                                 "kafka, state and topologies"});
+  CHECK(Errors("- a\n") ==
+        std::vector<std::string>{Line("1:1",
+                                      "config: expected a map with keys kafka, state and "
+                                      "topologies; got a list")});
+  const std::vector<std::string> errors = Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x})" + std::string(kGoodStep) + "\n---\nkafka: {}\n"));
+  CHECK(errors ==
+        std::vector<std::string>{Line("11:1",
+                                      "expected one YAML document; found 2 (remove the '---' "
+                                      "separators)")});
+}
+
+TEST_CASE("an unreadable file is one error without a line", "[config][loader]") {
+  const LoadResult result = LoadFile("/nonexistent/eddy.yaml", NoEnv());
+  REQUIRE(result.errors.size() == 1);
+  CHECK_FALSE(result.config.has_value());
+  CHECK(result.errors[0].location.file == "/nonexistent/eddy.yaml");
+  CHECK(result.errors[0].location.line == 0);
+  CHECK(result.errors[0].ToString() ==
+        "/nonexistent/eddy.yaml: error: cannot read config file: No such file or directory");
+}
+
+TEST_CASE("SourceLocation and Diagnostic print file:line:column", "[config][loader]") {
+  CHECK(SourceLocation{"a.yaml", 3, 7}.ToString() == "a.yaml:3:7");
+  CHECK(SourceLocation{"a.yaml", 0, 0}.ToString() == "a.yaml");
+  CHECK(Diagnostic{{"a.yaml", 3, 7}, "oops"}.ToString() == "a.yaml:3:7: error: oops");
+}
+
+// Data-driven: tests/data/config/<name>.yaml is loaded with the environment below and must
+// produce exactly the lines of <name>.errors, in order.
+TEST_CASE("golden error files", "[config][loader]") {
+  for (const char* name : {"many_errors"}) {
+    const std::string base = std::string(EDDY_TEST_DATA_DIR) + "/config/" + name;
+    std::ifstream yaml_file(base + ".yaml");
+    std::ifstream errors_file(base + ".errors");
+    REQUIRE(yaml_file);
+    REQUIRE(errors_file);
+    std::stringstream yaml;
+    yaml << yaml_file.rdbuf();
+    std::vector<std::string> expected;
+    for (std::string line; std::getline(errors_file, line);) {
+      if (!line.empty()) expected.push_back(line);
+    }
+    const LoadResult result =
+        LoadString(yaml.str(), std::string(name) + ".yaml", Env({{"FIVE_SECONDS", "5s"}}));
+    std::vector<std::string> actual;
+    for (const Diagnostic& d : result.errors) actual.push_back(d.ToString());
+    INFO(name);
+    CHECK(actual == expected);
+  }
+}
+
+}  // namespace
+}  // namespace eddy::config
