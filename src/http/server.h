@@ -9,6 +9,8 @@
 // threads; after it returns no handler is running or will run.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,16 +31,27 @@ struct Request {
   // Values bound from a pattern's {name} segments, percent-decoded, in pattern order.
   std::vector<std::pair<std::string, std::string>> params;
   std::string body;
-  std::string_view Param(std::string_view name) const;  // "" if absent
-  std::string_view QueryValue(std::string_view name) const;  // "" if absent
+  std::string_view Param(std::string_view name) const;       // "" if absent
+  std::string_view QueryValue(std::string_view name) const;  // "" if absent (first match)
 };
+
+// Builds a Request from what the request line and body carry: `path` is the percent-decoded
+// path, `query` the decoded key/value pairs ('+' is a space there, and only there). The
+// target must be in origin form ("/path?query"); anything else ("*", "http://host/x") is
+// InvalidArgument. The server calls this; tests that drive a Router directly may too.
+Result<Request> ParseRequest(std::string method, std::string target, std::string body = "");
 
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Extra response headers, e.g. Allow. The server always sets Content-Type, Content-Length
+  // and Server itself (overriding entries here); Connection and Transfer-Encoding are the
+  // server's too, and a handler returning them (or CR/LF in a header) gets a 500 instead.
+  std::vector<std::pair<std::string, std::string>> headers;
   static Response Json(int status, std::string body);
-  static Response Text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
+  static Response Text(int status, std::string body,
+                       std::string content_type = "text/plain; charset=utf-8");
   // {"error": {"code": status, "message": message}} with message JSON-escaped.
   static Response Error(int status, std::string_view message);
 };
@@ -48,11 +61,21 @@ using Handler = std::function<Response(const Request&)>;
 // Routes by method and a path pattern whose segments are literals or "{name}", e.g.
 // "/v1/views/{view}/keys/{key}". A {name} matches exactly one non-empty segment (so
 // percent-encoded '/' in a key stays inside the key). Unknown path → 404 JSON error;
-// known path with another method → 405 with an Allow header.
+// known path with another method → 405 with an Allow header. Matching works on the raw path
+// split on '/', each segment then percent-decoded; a trailing slash is ignored ("/a/" is
+// "/a"). When several routes match, the first added wins. HEAD is served by the GET route
+// unless a HEAD route exists (the server drops the body).
+//
+// Thread-safety: Add is not thread-safe; Dispatch is const and may run concurrently (the
+// server calls it from every I/O thread).
 class Router {
  public:
+  // The pattern must start with '/' and have no empty segments and no empty "{}" names; a
+  // bad pattern is a programming error and aborts.
   void Add(std::string method, std::string pattern, Handler handler);
-  Response Dispatch(Request& request) const;  // fills request.params on match
+  // Matches request.method and request.target; fills request.params on match and calls the
+  // handler (whose exceptions propagate: the server catches them).
+  Response Dispatch(Request& request) const;
 
  private:
   struct Route {
@@ -67,7 +90,10 @@ struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: pick a free port (see Server::port())
   int io_threads = 1;
-  size_t max_body_bytes = 1 << 20;
+  size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
+  // A connection closes when a whole request (or writing a response) takes longer than this,
+  // including the wait for the next request on a keep-alive connection.
+  std::chrono::milliseconds idle_timeout{60'000};
 };
 
 class Server {
@@ -78,8 +104,11 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  Status Start();  // binds and listens; returns an error if the address is unusable
-  void Stop();     // idempotent
+  // Binds and listens, then starts the I/O threads; returns an error if the address is
+  // unusable or the options invalid. A Server runs once: after a successful Start, another
+  // Start is an error, even after Stop.
+  Status Start();
+  void Stop();            // idempotent
   uint16_t port() const;  // the bound port, valid after Start
 
  private:
