@@ -267,8 +267,15 @@ class Server::Impl {
     beast::error_code ec;
     asio::ip::address address = asio::ip::make_address(options.address, ec);
     if (ec) {
-      return Status::InvalidArgument("cannot listen on " + where +
-                                     ": not an IPv4 or IPv6 address literal");
+      // A host name (the config allows "localhost" or a pod's DNS name): resolve it once, at
+      // start-up, and listen on its first address.
+      tcp::resolver resolver(ioc_);
+      auto results = resolver.resolve(options.address, std::to_string(options.port), ec);
+      if (ec || results.empty()) {
+        return Status::InvalidArgument("cannot listen on " + where + ": cannot resolve '" +
+                                       options.address + "'" + (ec ? ": " + ec.message() : ""));
+      }
+      address = results.begin()->endpoint().address();
     }
     const tcp::endpoint endpoint(address, options.port);
     auto fail = [&](const beast::error_code& error) {
