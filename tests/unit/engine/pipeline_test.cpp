@@ -1,0 +1,907 @@
+// Pipeline + Topology + WindowAggregate + View end to end, without a broker: a
+// FixtureSource feeds records, a real RocksDB holds the state, and the tests assert on the
+// exact JSON a view serves, on metrics and on stored progress; across restarts, replays,
+// crashes and rebalances; and against a plain reference computation on random input.
+//
+// Determinism: the pipeline runs on the test's own thread. The source's idle handler runs
+// the test's "phases" (append more records, rebalance, fail, look at views) each time the
+// source is drained and stops the pipeline when none is left, so every run is bounded by
+// the number of records and phases. With commit_interval 0 every batch is committed before
+// the next Poll, so what a view shows at a drained point is exactly known.
+#include "engine/pipeline.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "codec/json_record.h"
+#include "config/loader.h"
+#include "engine/fixture_source.h"
+#include "engine/topology.h"
+#include "state/key_encoding.h"
+
+namespace eddy::engine {
+namespace {
+
+constexpr int64_t kMinute = 60'000;
+constexpr int64_t kGrace = 10'000;
+constexpr int64_t kTen = 1'795'600'800'000;  // 2026-11-25T10:00:00Z
+constexpr const char* kTopic = "pageviews";
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "eddy-pipeline-test-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+const char* const kDefaultAggregates =
+    "[{name: views, function: count}, {name: total_duration_ms, function: sum, field: "
+    "duration_ms}]";
+
+// config/examples/pageviews.yaml with explicit values instead of ${VAR}s.
+std::string PageviewsYaml(const std::string& state_dir,
+                          const std::string& aggregates = kDefaultAggregates,
+                          const std::string& size = "1m") {
+  return "kafka:\n"
+         "  bootstrap.servers: 127.0.0.1:9092\n"
+         "  group.id: eddy-pipeline-test\n"
+         "state:\n"
+         "  dir: " +
+         state_dir +
+         "\n"
+         "topologies:\n"
+         "  - name: pageviews\n"
+         "    source:\n"
+         "      topic: pageviews\n"
+         "      format: json\n"
+         "      key: {field: user.id}\n"
+         "      timestamp: {field: ts, format: rfc3339}\n"
+         "    steps:\n"
+         "      - name: per_minute\n"
+         "        window: {type: tumbling, size: " +
+         size +
+         ", grace: 10s}\n"
+         "        aggregates: " +
+         aggregates +
+         "\n"
+         "    views:\n"
+         "      - name: views_per_minute\n"
+         "        from: per_minute\n";
+}
+
+config::Config LoadConfig(const std::string& yaml) {
+  const config::LoadResult result = config::LoadString(
+      yaml, "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
+  for (const config::Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.config.has_value());
+  return *result.config;
+}
+
+std::string Pageview(std::string_view user, int64_t ts_ms, int64_t duration_ms) {
+  return R"({"user":{"id":")" + std::string(user) + R"("},"page":"/home","duration_ms":)" +
+         std::to_string(duration_ms) + R"(,"ts":")" + codec::FormatRfc3339Millis(ts_ms) + R"("})";
+}
+
+void AppendPageview(FixtureSource& source, int32_t partition, std::string_view user, int64_t ts_ms,
+                    int64_t duration_ms) {
+  source.Append(kTopic, partition, std::string(user), Pageview(user, ts_ms, duration_ms), ts_ms);
+}
+
+struct ExpectedWindow {
+  int64_t start_ms = 0;
+  int64_t views = 0;
+  int64_t total = 0;  // integral durations only: sums print as integers
+};
+
+// The JSON View::QueryKeyJson must return for views_per_minute.
+std::string ViewJson(std::string_view key, const std::vector<ExpectedWindow>& windows) {
+  std::string out = R"({"view":"views_per_minute","key":")" + std::string(key) + R"(","windows":[)";
+  for (size_t i = 0; i < windows.size(); ++i) {
+    const ExpectedWindow& w = windows[i];
+    if (i > 0) out += ',';
+    out += R"({"start":")" + codec::FormatRfc3339Millis(w.start_ms) + R"(","end":")" +
+           codec::FormatRfc3339Millis(w.start_ms + kMinute) + R"(","start_ms":)" +
+           std::to_string(w.start_ms) + R"(,"end_ms":)" + std::to_string(w.start_ms + kMinute) +
+           R"(,"aggregates":{"views":)" + std::to_string(w.views) + R"(,"total_duration_ms":)" +
+           std::to_string(w.total) + "}}";
+  }
+  return out + "]}";
+}
+
+PipelineOptions CommitEveryBatch() {
+  PipelineOptions options;
+  options.commit_interval = std::chrono::milliseconds(0);
+  return options;
+}
+
+using Phase = std::function<void(FixtureSource&)>;
+
+struct RunResult {
+  Status status;
+  // views_per_minute for each requested key, queried when the source was drained for the
+  // last time (partitions still owned, everything committed with CommitEveryBatch()).
+  std::map<std::string, std::string> views;
+};
+
+// One eddy instance over one state directory: config, RocksDB, metrics and topologies.
+// Restart() is a process restart: everything but the directory is rebuilt.
+class Instance {
+ public:
+  explicit Instance(const TempDir& dir) : Instance(dir.path(), PageviewsYaml(dir.path())) {}
+  Instance(std::string dir, const std::string& yaml) : dir_(std::move(dir)) {
+    spdlog::set_level(spdlog::level::off);
+    config_ = LoadConfig(yaml);
+    Open();
+  }
+
+  void Restart() {
+    Close();
+    Open();
+  }
+  void Close() {
+    topologies_.clear();
+    db_.reset();
+    metrics_.reset();
+  }
+
+  // Runs a pipeline over `source` until it is drained with no phase left (see the file
+  // comment). Each drained point runs the next phase.
+  RunResult Run(FixtureSource& source, const std::vector<std::string>& keys = {},
+                std::vector<Phase> phases = {}, PipelineOptions options = CommitEveryBatch()) {
+    Pipeline pipeline(source, *db_, topologies_, *metrics_, options);
+    RunResult result;
+    size_t next_phase = 0;
+    source.set_idle_handler([&] {
+      if (next_phase < phases.size()) {
+        phases[next_phase++](source);
+        return;
+      }
+      for (const std::string& key : keys) result.views[key] = Query(key);
+      pipeline.RequestStop();
+    });
+    result.status = pipeline.Run();
+    source.set_idle_handler(nullptr);
+    if (result.status.ok()) CHECK(pipeline.assigned_partitions() == 0);
+    return result;
+  }
+
+  std::string Query(std::string_view key) const {
+    REQUIRE(topologies_.size() == 1);
+    REQUIRE(topologies_[0]->views().size() == 1);
+    Result<std::string> json = topologies_[0]->views()[0]->QueryKeyJson(key);
+    REQUIRE(json.ok());
+    return *json;
+  }
+
+  double Failed(const std::string& reason) {
+    return metrics_->records_failed.Add({{"topology", "pageviews"}, {"reason", reason}}).Value();
+  }
+  double Late() {
+    return metrics_->late_records_dropped.Add({{"topology", "pageviews"}, {"step", "per_minute"}})
+        .Value();
+  }
+  double Processed() {
+    return metrics_->records_processed.Add({{"topology", "pageviews"}}).Value();
+  }
+  double Consumed() { return metrics_->records_consumed.Add({{"topic", kTopic}}).Value(); }
+  double Commits() { return metrics_->state_commits.Add({}).Value(); }
+
+  std::optional<state::PartitionProgress> Progress(int32_t partition) const {
+    Result<std::optional<std::string>> value =
+        db_->Get(state::EncodeProgressKey("pageviews", kTopic, partition));
+    REQUIRE(value.ok());
+    if (!value->has_value()) return std::nullopt;
+    std::optional<state::PartitionProgress> progress = state::DecodeProgress(**value);
+    REQUIRE(progress.has_value());
+    return progress;
+  }
+
+  state::StateDb& db() { return *db_; }
+  metrics::Metrics& metrics() { return *metrics_; }
+  std::vector<std::unique_ptr<Topology>>& topologies() { return topologies_; }
+
+ private:
+  void Open() {
+    metrics_ = std::make_unique<metrics::Metrics>();
+    Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir_, {});
+    INFO(db.status().ToString());
+    REQUIRE(db.ok());
+    db_ = std::move(db).value();
+    for (const config::TopologyConfig& topology : config_.topologies) {
+      Result<std::unique_ptr<Topology>> created = Topology::Create(topology, *db_, *metrics_);
+      INFO(created.status().ToString());
+      REQUIRE(created.ok());
+      topologies_.push_back(std::move(created).value());
+    }
+  }
+
+  const std::string dir_;
+  config::Config config_;
+  std::unique_ptr<metrics::Metrics> metrics_;
+  std::unique_ptr<state::StateDb> db_;
+  std::vector<std::unique_ptr<Topology>> topologies_;
+};
+
+// ----------------------------------------------------------------------- FixtureSource
+
+// Records every listener call; resumes partitions at preset offsets.
+class RecordingListener final : public SourceListener {
+ public:
+  Status OnPartitionsAssigned(std::vector<PartitionStart>& partitions) override {
+    std::string call = "assign";
+    for (PartitionStart& start : partitions) {
+      call += " " + start.partition.topic + "/" + std::to_string(start.partition.partition);
+      auto it = resume.find(start.partition.partition);
+      if (it != resume.end()) start.offset = it->second;
+    }
+    calls.push_back(call);
+    return assign_status;
+  }
+  Status OnPartitionsRevoked(const std::vector<TopicPartition>& partitions) override {
+    std::string call = "revoke";
+    for (const TopicPartition& p : partitions)
+      call += " " + p.topic + "/" + std::to_string(p.partition);
+    calls.push_back(call);
+    return Status::Ok();
+  }
+  std::map<int32_t, int64_t> resume;
+  Status assign_status;
+  std::vector<std::string> calls;
+};
+
+// "topic/partition@offset" for each record of a batch.
+std::vector<std::string> Positions(const std::vector<Record>& records) {
+  std::vector<std::string> out;
+  for (const Record& r : records) {
+    out.push_back(std::string(r.topic) + "/" + std::to_string(r.partition) + "@" +
+                  std::to_string(r.offset));
+  }
+  return out;
+}
+
+using Strings = std::vector<std::string>;
+constexpr std::chrono::milliseconds kNoWait{0};
+
+TEST_CASE("FixtureSource assigns on the first Poll and resumes where the listener says",
+          "[engine][fixture_source]") {
+  FixtureSource source;
+  CHECK(source.Append("t", 1, "k1", "v1-0", 5) == 0);
+  CHECK(source.Append("t", 1, std::nullopt, "v1-1") == 1);
+  CHECK(source.Append("t", 0, "k0", "v0-0") == 0);
+  source.DeclarePartitions("t", 3);  // partition 2: empty but assigned
+  source.Append("other", 0, "x", "not subscribed");
+
+  RecordingListener listener;
+  listener.resume = {{1, 1}};  // partition 1 resumes at offset 1; 0 and 2 have no state
+  std::vector<Record> records;
+  CHECK(source.Poll(kNoWait, 10, records).code() == StatusCode::kInternal);  // not subscribed
+  REQUIRE(source.Subscribe({"t"}, &listener).ok());
+  CHECK(listener.calls.empty());  // assignment happens inside Poll, as with Kafka
+  CHECK_FALSE(source.Subscribe({"t"}, &listener).ok());
+
+  REQUIRE(source.Poll(kNoWait, 10, records).ok());
+  CHECK(listener.calls == Strings{"assign t/0 t/1 t/2"});
+  CHECK(Positions(records) == Strings{"t/0@0", "t/1@1"});
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].key == std::optional<std::string_view>("k0"));
+  CHECK(records[1].key == std::nullopt);  // a record without a key stays keyless
+  CHECK(records[1].value == "v1-1");
+  CHECK(source.assignment() == std::vector<TopicPartition>{{"t", 0}, {"t", 1}, {"t", 2}});
+
+  std::vector<PartitionLag> lag = source.Lag();
+  REQUIRE(lag.size() == 3);
+  for (const PartitionLag& l : lag) CHECK(l.lag == 0);
+
+  source.Append("t", 2, "k2", "v2-0");
+  lag = source.Lag();
+  CHECK(lag[2].lag == 1);
+  REQUIRE(source.Poll(kNoWait, 10, records).ok());
+  CHECK(Positions(records) == Strings{"t/2@0"});
+
+  source.CommitAsync({{{"t", 0}, 1}, {{"t", 2}, 1}});
+  source.CommitAsync({{{"t", 0}, 1}});
+  CHECK(source.commit_calls() == 2);
+  CHECK(source.committed() == std::map<TopicPartition, int64_t>{{{"t", 0}, 1}, {{"t", 2}, 1}});
+
+  REQUIRE(source.Close().ok());
+  CHECK(listener.calls == Strings{"assign t/0 t/1 t/2", "revoke t/0 t/1 t/2"});
+  CHECK(source.closed());
+  CHECK(source.assignment().empty());
+  CHECK_FALSE(source.Poll(kNoWait, 10, records).ok());
+}
+
+TEST_CASE("FixtureSource interleaves partitions round-robin, in offset order",
+          "[engine][fixture_source]") {
+  FixtureSource source;
+  for (int i = 0; i < 3; ++i) source.Append("t", 0, "k", "a" + std::to_string(i));
+  source.Append("t", 1, "k", "b0");
+  for (int i = 0; i < 2; ++i) source.Append("t", 2, "k", "c" + std::to_string(i));
+  RecordingListener listener;
+  REQUIRE(source.Subscribe({"t"}, &listener).ok());
+  std::vector<Record> records;
+  REQUIRE(source.Poll(kNoWait, 4, records).ok());
+  CHECK(Positions(records) == Strings{"t/0@0", "t/1@0", "t/2@0", "t/0@1"});
+  // The next batch continues after the partition served last.
+  REQUIRE(source.Poll(kNoWait, 1, records).ok());
+  CHECK(Positions(records) == Strings{"t/2@1"});
+  REQUIRE(source.Poll(kNoWait, 100, records).ok());
+  CHECK(Positions(records) == Strings{"t/0@2"});
+  REQUIRE(source.Poll(kNoWait, 100, records).ok());
+  CHECK(records.empty());
+}
+
+TEST_CASE("FixtureSource keeps headers and timestamps; records survive later appends",
+          "[engine][fixture_source]") {
+  FixtureSource source;
+  FixtureRecord record;
+  record.topic = "t";
+  record.partition = 0;
+  record.key = "k";
+  record.value = "a value long enough to live on the heap, not in a small string buffer";
+  record.timestamp_ms = -42;
+  record.headers = {{"h1", "x"}, {"h2", ""}};
+  CHECK(source.Append(record) == 0);
+  RecordingListener listener;
+  REQUIRE(source.Subscribe({"t"}, &listener).ok());
+  std::vector<Record> records;
+  REQUIRE(source.Poll(kNoWait, 1, records).ok());
+  REQUIRE(records.size() == 1);
+  for (int i = 0; i < 1000; ++i) source.Append("t", 0, "k", std::string(40, 'x'));
+  CHECK(records[0].value == record.value);
+  CHECK(records[0].timestamp_ms == -42);
+  REQUIRE(records[0].headers.size() == 2);
+  CHECK(records[0].headers[0].name == "h1");
+  CHECK(records[0].headers[0].value == "x");
+  CHECK(records[0].headers[1].name == "h2");
+  CHECK(records[0].headers[1].value.empty());
+}
+
+TEST_CASE("FixtureSource rebalances, replays from 0 on request and injects poll failures",
+          "[engine][fixture_source]") {
+  FixtureSource source;
+  for (int i = 0; i < 3; ++i) source.Append("t", 0, "k", std::to_string(i));
+  RecordingListener listener;
+  listener.resume = {{0, 2}};
+  REQUIRE(source.Subscribe({"t"}, &listener).ok());
+  std::vector<Record> records;
+  REQUIRE(source.Poll(kNoWait, 10, records).ok());
+  CHECK(Positions(records) == Strings{"t/0@2"});
+
+  SECTION("a rebalance revokes, then assigns again at the listener's offsets") {
+    source.Append("t", 1, "k", "new partition");
+    listener.resume = {{0, 1}};
+    source.RequestRebalance();
+    REQUIRE(source.Poll(kNoWait, 10, records).ok());
+    CHECK(listener.calls == Strings{"assign t/0", "revoke t/0", "assign t/0 t/1"});
+    CHECK(Positions(records) == Strings{"t/0@1", "t/1@0", "t/0@2"});
+    CHECK(source.assignments() == 2);
+    CHECK(source.revocations() == 1);
+  }
+  SECTION("ignoring resume offsets replays every partition from 0") {
+    source.set_ignore_resume_offsets(true);
+    source.RequestRebalance();
+    REQUIRE(source.Poll(kNoWait, 10, records).ok());
+    CHECK(Positions(records) == Strings{"t/0@0", "t/0@1", "t/0@2"});
+  }
+  SECTION("the idle handler runs when nothing is left and may fail the poll") {
+    int idle = 0;
+    source.set_idle_handler([&] {
+      if (++idle == 2) source.FailNextPoll(Status::Unavailable("broker gone"));
+    });
+    REQUIRE(source.Poll(kNoWait, 10, records).ok());
+    CHECK(records.empty());
+    CHECK(idle == 1);
+    const Status failed = source.Poll(kNoWait, 10, records);
+    CHECK(failed.code() == StatusCode::kUnavailable);
+    CHECK(failed.message() == "broker gone");
+    CHECK(source.Poll(kNoWait, 10, records).ok());  // the failure is reported once
+  }
+  SECTION("an assignment error from the listener is Poll's error") {
+    listener.assign_status = Status::IoError("state unreadable");
+    source.RequestRebalance();
+    CHECK(source.Poll(kNoWait, 10, records).code() == StatusCode::kIoError);
+  }
+}
+
+// ---------------------------------------------------------------------------- Pipeline
+
+TEST_CASE("pageviews become exact per-minute views, merged across partitions",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  FixtureSource source;
+  source.DeclarePartitions(kTopic, 3);  // partition 2 stays empty
+  AppendPageview(source, 0, "alice", kTen + 3'000, 120);
+  AppendPageview(source, 0, "alice", kTen + 40'000, 30);
+  AppendPageview(source, 0, "bob", kTen + 10'000, 5);
+  AppendPageview(source, 0, "alice", kTen + kMinute + 2'000, 7);
+  AppendPageview(source, 1, "alice", kTen + kMinute - 1, 1);  // same key, other partition
+  AppendPageview(source, 1, "bob", kTen + 2 * kMinute, 2);
+
+  const RunResult run = eddy.Run(source, {"alice", "bob", "carol"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") ==
+        R"({"view":"views_per_minute","key":"alice","windows":[)"
+        R"({"start":"2026-11-25T10:00:00.000Z","end":"2026-11-25T10:01:00.000Z",)"
+        R"("start_ms":1795600800000,"end_ms":1795600860000,)"
+        R"("aggregates":{"views":3,"total_duration_ms":151}},)"
+        R"({"start":"2026-11-25T10:01:00.000Z","end":"2026-11-25T10:02:00.000Z",)"
+        R"("start_ms":1795600860000,"end_ms":1795600920000,)"
+        R"("aggregates":{"views":1,"total_duration_ms":7}}]})");
+  CHECK(run.views.at("bob") == ViewJson("bob", {{kTen, 1, 5}, {kTen + 2 * kMinute, 1, 2}}));
+  CHECK(run.views.at("carol") == R"({"view":"views_per_minute","key":"carol","windows":[]})");
+
+  CHECK(eddy.Consumed() == 6);
+  CHECK(eddy.Processed() == 6);
+  CHECK(eddy.Late() == 0);
+  CHECK(eddy.Commits() >= 1);
+  // Progress: next offset and stream time per partition, stored with the state.
+  CHECK(eddy.Progress(0)->next_offset == 4);
+  CHECK(eddy.Progress(0)->stream_time_ms == kTen + kMinute + 2'000);
+  CHECK(eddy.Progress(1)->next_offset == 2);
+  CHECK(eddy.Progress(1)->stream_time_ms == kTen + 2 * kMinute);
+  CHECK_FALSE(eddy.Progress(2).has_value());  // nothing processed there
+  // Kafka's offsets follow RocksDB's; the source was closed, revoking everything.
+  CHECK(source.committed() ==
+        std::map<TopicPartition, int64_t>{{{kTopic, 0}, 4}, {{kTopic, 1}, 2}});
+  CHECK(source.closed());
+  CHECK(source.revocations() == 1);
+  CHECK(eddy.metrics().assigned_partitions.Add({}).Value() == 0);
+  // After close the instance owns nothing, so its views show nothing (another instance
+  // would answer); the state itself stays in RocksDB.
+  CHECK(eddy.Query("alice") == ViewJson("alice", {}));
+}
+
+TEST_CASE("late records: dropped once end + grace <= the partition's stream time",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen + 20'000, 1);              // window 10:00
+  AppendPageview(source, 0, "bob", kTen + kMinute + kGrace - 1, 0);  // stream time 10:01:09.999
+  AppendPageview(source, 0, "alice", kTen + 30'000, 10);             // 10:00 still open
+  AppendPageview(source, 0, "bob", kTen + kMinute + kGrace, 0);      // stream time 10:01:10
+  AppendPageview(source, 0, "alice", kTen + kMinute - 1, 100);       // late: 10:01:10 <= 10:01:10
+  AppendPageview(source, 0, "alice", kTen - 1'000, 1000);            // late: 09:59 window
+  AppendPageview(source, 0, "alice", kTen + kMinute, 10000);         // window 10:01: open
+  // Stream time is per partition: partition 1 has only reached 10:00:50.
+  AppendPageview(source, 1, "alice", kTen + 50'000, 100000);
+
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") ==
+        ViewJson("alice", {{kTen, 3, 100011}, {kTen + kMinute, 1, 10000}}));
+  CHECK(eddy.Late() == 2);
+  CHECK(eddy.Processed() == 8);  // late drops count as processed (not failed)
+  CHECK(eddy.Failed("invalid_field") == 0);
+  CHECK(eddy.Progress(0)->next_offset == 7);
+  CHECK(eddy.Progress(0)->stream_time_ms == kTen + kMinute + kGrace);
+  CHECK(eddy.Progress(1)->stream_time_ms == kTen + 50'000);
+}
+
+TEST_CASE("records that cannot be processed are counted by reason and skipped",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  FixtureSource source;
+  const std::string ts = codec::FormatRfc3339Millis(kTen);
+  const std::vector<std::string> values = {
+      "not json",                                                              // invalid_json
+      R"({"page":"/","duration_ms":1,"ts":")" + ts + R"("})",                  // missing_key
+      R"({"user":{"id":1.5},"duration_ms":1,"ts":")" + ts + R"("})",           // invalid_key
+      R"({"user":{"id":"alice"},"duration_ms":1,"ts":"yesterday"})",           // invalid_timestamp
+      R"({"user":{"id":"alice"},"duration_ms":1})",                            // invalid_timestamp
+      R"({"user":{"id":"alice"},"duration_ms":"fast","ts":")" + ts + R"("})",  // invalid_field
+      R"({"user":{"id":"alice"},"ts":")" + ts + R"("})",                       // invalid_field
+      Pageview("alice", kTen, 10),
+      R"({"user":{"id":42},"duration_ms":1,"ts":")" + ts + R"("})",  // key "42"
+  };
+  for (const std::string& value : values) source.Append(kTopic, 0, std::nullopt, value);
+
+  const RunResult run = eddy.Run(source, {"alice", "42"});
+  REQUIRE(run.status.ok());
+  CHECK(eddy.Failed("invalid_json") == 1);
+  CHECK(eddy.Failed("missing_key") == 1);
+  CHECK(eddy.Failed("invalid_key") == 1);
+  CHECK(eddy.Failed("invalid_timestamp") == 2);
+  CHECK(eddy.Failed("invalid_field") == 2);
+  CHECK(eddy.Processed() == 2);
+  CHECK(eddy.Consumed() == 9);
+  // Failed records changed no aggregate, and their offsets still advanced.
+  CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 1, 10}}));
+  CHECK(run.views.at("42") == ViewJson("42", {{kTen, 1, 1}}));
+  CHECK(eddy.Progress(0)->next_offset == 9);
+  CHECK(source.committed().at({kTopic, 0}) == 9);
+  // The same counters in the Prometheus text /metrics serves.
+  const std::string text = eddy.metrics().SerializeText();
+  CHECK_THAT(
+      text, Catch::Contains(
+                R"(eddy_records_failed_total{reason="invalid_timestamp",topology="pageviews"} 2)"));
+}
+
+TEST_CASE("a restart resumes from stored progress: exact totals, stream time kept",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  // Kafka keeps the log across restarts: both runs see the same records at the same offsets.
+  auto first_part = [](FixtureSource& source) {
+    AppendPageview(source, 0, "alice", kTen + 1'000, 1);
+    AppendPageview(source, 0, "alice", kTen + 2 * kMinute, 2);  // stream time 10:02
+    AppendPageview(source, 1, "alice", kTen + 5'000, 4);
+  };
+  auto second_part = [](FixtureSource& source) {
+    AppendPageview(source, 0, "alice", kTen + 2'000, 8);  // late: 10:00 closed at 10:01:10
+    AppendPageview(source, 0, "alice", kTen + 2 * kMinute + 1, 16);
+    AppendPageview(source, 1, "alice", kTen + 6'000, 32);  // partition 1 is at 10:00:05
+  };
+  {
+    FixtureSource source;
+    first_part(source);
+    const RunResult run = eddy.Run(source, {"alice"});
+    REQUIRE(run.status.ok());
+    CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 2, 5}, {kTen + 2 * kMinute, 1, 2}}));
+  }
+  eddy.Restart();
+  FixtureSource source;
+  first_part(source);
+  second_part(source);
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 3, 37}, {kTen + 2 * kMinute, 2, 18}}));
+  // The second run started at the stored offsets: it consumed only the new records.
+  CHECK(eddy.Consumed() == 3);
+  CHECK(eddy.Processed() == 3);
+  CHECK(eddy.Late() == 1);  // judged against the stream time stored by the first run
+  CHECK(eddy.Progress(0)->next_offset == 4);
+  CHECK(eddy.Progress(1)->next_offset == 2);
+}
+
+TEST_CASE("replaying already-applied offsets (consumer restarts at 0) counts nothing twice",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  auto records = [](FixtureSource& source, int n) {
+    for (int i = 0; i < n; ++i) AppendPageview(source, i % 2, "alice", kTen + i * 1'000, i);
+  };
+  {
+    FixtureSource source;
+    records(source, 6);
+    REQUIRE(eddy.Run(source).status.ok());
+  }
+  eddy.Restart();
+  FixtureSource source;
+  records(source, 10);
+  // Kafka's group offsets may trail RocksDB's (CommitAsync is advisory) or be lost: the
+  // consumer then re-delivers records whose effects are already in state.
+  source.set_ignore_resume_offsets(true);
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 10, 45}}));
+  CHECK(eddy.Consumed() == 10);  // all re-delivered ...
+  CHECK(eddy.Processed() == 4);  // ... but only the new ones applied
+  CHECK(eddy.Progress(0)->next_offset == 5);
+  CHECK(eddy.Progress(1)->next_offset == 5);
+}
+
+TEST_CASE("a crash loses only uncommitted work, which the next start redoes exactly",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  // Commits happen only by count: after the first batch of 4, never for the next 3.
+  PipelineOptions options;
+  options.commit_interval = std::chrono::hours(1);
+  options.max_batch_records = 4;
+  options.max_uncommitted_records = 4;
+
+  auto committed_part = [](FixtureSource& source) {
+    for (int i = 0; i < 4; ++i) AppendPageview(source, 0, "alice", kTen + i, 1);
+  };
+  auto uncommitted_part = [](FixtureSource& source) {
+    for (int i = 0; i < 3; ++i) AppendPageview(source, 0, "alice", kTen + 10 + i, 10);
+  };
+  std::string view_before_crash;
+  {
+    FixtureSource source;
+    committed_part(source);
+    const RunResult run = eddy.Run(source, {},
+                                   {uncommitted_part,
+                                    [&](FixtureSource& s) {
+                                      // Processed but not committed: the view (RocksDB) does not
+                                      // show it yet.
+                                      view_before_crash = eddy.Query("alice");
+                                      s.FailNextPoll(Status::Unavailable("broker went away"));
+                                    }},
+                                   options);
+    CHECK(run.status.code() == StatusCode::kUnavailable);
+    CHECK(run.status.message() == "broker went away");
+    CHECK(eddy.Processed() == 7);
+  }
+  CHECK(view_before_crash == ViewJson("alice", {{kTen, 4, 4}}));
+  CHECK(eddy.Progress(0)->next_offset == 4);
+  CHECK(eddy.Query("alice") == ViewJson("alice", {{kTen, 4, 4}}));  // nothing more was written
+
+  eddy.Restart();
+  FixtureSource source;
+  committed_part(source);
+  uncommitted_part(source);
+  AppendPageview(source, 0, "alice", kTen + 20, 100);
+  SECTION("resuming at the stored offset") {}
+  SECTION("replaying from offset 0") {
+    source.set_ignore_resume_offsets(true);
+  }
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 8, 134}}));
+  CHECK(eddy.Processed() == 4);
+  CHECK(eddy.Progress(0)->next_offset == 8);
+}
+
+TEST_CASE("a rebalance mid-stream commits, reassigns and continues exactly", "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen, 1);
+  AppendPageview(source, 1, "alice", kTen, 2);
+  std::string view_during_rebalance;
+  const RunResult run = eddy.Run(source, {"alice"},
+                                 {[](FixtureSource& s) {
+                                    AppendPageview(s, 0, "alice", kTen + 1, 4);
+                                    AppendPageview(s, 2, "alice", kTen + 2,
+                                                   8);  // a new partition joins at the rebalance
+                                    s.RequestRebalance();
+                                  },
+                                  [&](FixtureSource& s) {
+                                    view_during_rebalance = eddy.Query("alice");
+                                    AppendPageview(s, 1, "alice", kTen + 3, 16);
+                                  }},
+                                 CommitEveryBatch());
+  REQUIRE(run.status.ok());
+  CHECK(view_during_rebalance == ViewJson("alice", {{kTen, 4, 15}}));
+  CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 5, 31}}));
+  CHECK(source.assignments() == 2);
+  CHECK(source.revocations() == 2);  // the rebalance and the final close
+  CHECK(eddy.Consumed() == 5);       // resumed at stored offsets: nothing re-delivered
+  CHECK(eddy.Processed() == 5);
+  CHECK(source.committed() ==
+        std::map<TopicPartition, int64_t>{{{kTopic, 0}, 2}, {{kTopic, 1}, 2}, {{kTopic, 2}, 1}});
+}
+
+TEST_CASE("views answer from other threads while the pipeline runs on its own",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  FixtureSource source;
+  for (int i = 0; i < 2000; ++i) AppendPageview(source, i % 4, "alice", kTen + i, 1);
+
+  PipelineOptions options = CommitEveryBatch();
+  options.max_batch_records = 50;
+  Pipeline pipeline(source, eddy.db(), eddy.topologies(), eddy.metrics(), options);
+  std::promise<void> drained;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  bool signalled = false;
+  // The processing thread owns the source; at the drained point it waits (bounded) until
+  // the test has looked, so partitions are still owned when the view is queried.
+  source.set_idle_handler([&] {
+    if (signalled) return;
+    signalled = true;
+    drained.set_value();
+    (void)released.wait_for(std::chrono::seconds(10));
+    pipeline.RequestStop();
+  });
+  std::future<Status> finished = std::async(std::launch::async, [&] { return pipeline.Run(); });
+
+  // Meanwhile, every answer is a consistent committed state: counts only grow.
+  std::future<void> drained_future = drained.get_future();
+  int64_t last_views = 0;
+  int queries = 0;
+  auto ready = [](auto& future) {
+    return future.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready;
+  };
+  while (!ready(drained_future) && !ready(finished)) {
+    const std::string json = eddy.Query("alice");
+    const auto at = json.find(R"("views":)");
+    if (at != std::string::npos) {
+      const int64_t views = std::stoll(json.substr(at + 8));
+      CHECK(views >= last_views);
+      last_views = views;
+    }
+    ++queries;
+    REQUIRE(queries < 1'000'000);
+  }
+  CHECK(eddy.Query("alice") == ViewJson("alice", {{kTen, 2000, 2000}}));
+  release.set_value();
+  REQUIRE(finished.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  CHECK(finished.get().ok());
+}
+
+TEST_CASE("state built by another step definition is refused, naming the step",
+          "[engine][pipeline]") {
+  TempDir dir;
+  {
+    Instance eddy(dir);
+    FixtureSource source;
+    AppendPageview(source, 0, "alice", kTen, 1);
+    REQUIRE(eddy.Run(source).status.ok());
+  }
+  auto create = [&](const std::string& yaml) {
+    const config::Config config = LoadConfig(yaml);
+    metrics::Metrics metrics;
+    Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir.path(), {});
+    REQUIRE(db.ok());
+    return Topology::Create(config.topologies[0], **db, metrics).status();
+  };
+
+  SECTION("an aggregate added") {
+    const Status status = create(
+        PageviewsYaml(dir.path(),
+                      "[{name: views, function: count}, {name: total_duration_ms, function: sum, "
+                      "field: duration_ms}, {name: n, function: count}]"));
+    REQUIRE(status.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(status.message(), Catch::StartsWith("test.yaml:"));
+    CHECK_THAT(status.message(), Catch::Contains("step 'per_minute' of topology 'pageviews'"));
+    CHECK_THAT(status.message(),
+               Catch::Contains("stored: tumbling(size_ms=60000);count:views,sum(duration_ms):"
+                               "total_duration_ms; now: tumbling(size_ms=60000);count:views,"
+                               "sum(duration_ms):total_duration_ms,count:n"));
+  }
+  SECTION("a sum over another field") {
+    const Status status = create(
+        PageviewsYaml(dir.path(),
+                      "[{name: views, function: count}, {name: total_duration_ms, function: sum, "
+                      "field: size}]"));
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(status.message(), Catch::Contains("step 'per_minute'"));
+  }
+  SECTION("another window size") {
+    const Status status = create(PageviewsYaml(dir.path(), kDefaultAggregates, "5m"));
+    CHECK(status.code() == StatusCode::kInvalidArgument);
+    CHECK_THAT(status.message(), Catch::Contains("tumbling(size_ms=300000)"));
+  }
+  SECTION("the same definition is accepted") {
+    CHECK(create(PageviewsYaml(dir.path())).ok());
+  }
+}
+
+// --------------------------------------------------------- Property: random event streams
+
+struct RandomEvent {
+  int32_t partition = 0;
+  std::string user;
+  int64_t ts_ms = 0;
+  int64_t duration_ms = 0;
+};
+
+using Reference = std::map<std::string, std::map<int64_t, ExpectedWindow>>;
+
+// The semantics, written out plainly: per partition, in offset order, stream time is the
+// max event time seen so far (this record included); a record is late iff its window's
+// end + grace <= stream time; windows are [floor(t / size) * size, + size).
+Reference ReferenceViews(const std::vector<RandomEvent>& events, int64_t& late) {
+  Reference out;
+  std::map<int32_t, int64_t> stream_time;
+  late = 0;
+  for (const RandomEvent& e : events) {  // appended in per-partition offset order
+    auto [it, inserted] = stream_time.try_emplace(e.partition, e.ts_ms);
+    if (!inserted) it->second = std::max(it->second, e.ts_ms);
+    int64_t start = e.ts_ms - e.ts_ms % kMinute;
+    if (e.ts_ms % kMinute < 0) start -= kMinute;
+    if (start + kMinute + kGrace <= it->second) {
+      ++late;
+      continue;
+    }
+    ExpectedWindow& w = out[e.user][start];
+    w.start_ms = start;
+    w.views += 1;
+    w.total += e.duration_ms;
+  }
+  return out;
+}
+
+TEST_CASE("random out-of-order streams match a reference computation", "[engine][pipeline]") {
+  const std::vector<std::string> users = {"alice", "bob", "carol", "dave", "eve"};
+  for (uint32_t seed : {1u, 2u, 3u, 4u, 5u, 6u}) {
+    INFO("seed " << seed);
+    std::mt19937 random(seed);
+    auto uniform = [&](int64_t low, int64_t high) {
+      return std::uniform_int_distribution<int64_t>(low, high)(random);
+    };
+    const int32_t partitions = static_cast<int32_t>(uniform(1, 4));
+    // Around the epoch for odd seeds, so negative event times and windows occur.
+    const int64_t base = seed % 2 == 1 ? -3 * kMinute : kTen;
+    std::vector<int64_t> clock(static_cast<size_t>(partitions), base);
+    std::vector<RandomEvent> events;
+    for (int i = 0; i < 400; ++i) {
+      RandomEvent e;
+      e.partition = static_cast<int32_t>(uniform(0, partitions - 1));
+      int64_t& now = clock[static_cast<size_t>(e.partition)];
+      now += uniform(0, 2'000);
+      // Mostly a little out of order; sometimes far behind (late, or within grace).
+      e.ts_ms = now - (uniform(0, 4) == 0 ? uniform(0, 2 * kMinute) : uniform(0, 3'000));
+      // Whole seconds, so stream time often lands exactly on a window's end + grace.
+      e.ts_ms -= (e.ts_ms % 1'000 + 1'000) % 1'000;
+      e.user = users[static_cast<size_t>(uniform(0, static_cast<int64_t>(users.size()) - 1))];
+      e.duration_ms = uniform(0, 1'000);
+      events.push_back(e);
+    }
+    int64_t expected_late = 0;
+    const Reference reference = ReferenceViews(events, expected_late);
+    REQUIRE(expected_late > 0);
+
+    // Three stretches: run 1, then a restarted run 2 that gets the second stretch up front
+    // and the third after a rebalance.
+    const size_t first_end = static_cast<size_t>(uniform(0, 300));
+    const size_t second_end = static_cast<size_t>(uniform(static_cast<int64_t>(first_end), 400));
+    auto append = [&](FixtureSource& source, size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        AppendPageview(source, events[i].partition, events[i].user, events[i].ts_ms,
+                       events[i].duration_ms);
+      }
+    };
+    PipelineOptions options = CommitEveryBatch();
+    options.max_batch_records = static_cast<size_t>(uniform(1, 64));
+
+    TempDir dir;
+    Instance eddy(dir);
+    double late = 0;
+    {
+      FixtureSource source;
+      source.DeclarePartitions(kTopic, partitions);
+      append(source, 0, first_end);
+      REQUIRE(eddy.Run(source, {}, {}, options).status.ok());
+      late += eddy.Late();
+    }
+    eddy.Restart();
+    FixtureSource source;
+    source.DeclarePartitions(kTopic, partitions);
+    source.set_ignore_resume_offsets(seed % 3 == 0);
+    append(source, 0, second_end);
+    std::vector<std::string> keys = users;
+    keys.push_back("nobody");
+    const RunResult run = eddy.Run(source, keys, {[&](FixtureSource& s) {
+                                     append(s, second_end, events.size());
+                                     s.RequestRebalance();
+                                   }},
+                                   options);
+    REQUIRE(run.status.ok());
+    late += eddy.Late();
+
+    for (const std::string& key : keys) {
+      std::vector<ExpectedWindow> windows;
+      if (auto it = reference.find(key); it != reference.end()) {
+        for (const auto& [start, window] : it->second) windows.push_back(window);
+      }
+      CHECK(run.views.at(key) == ViewJson(key, windows));
+    }
+    CHECK(late == static_cast<double>(expected_late));
+  }
+}
+
+}  // namespace
+}  // namespace eddy::engine

@@ -1,0 +1,213 @@
+// StateDb against a real RocksDB in a temporary directory: atomic batches, prefix scans,
+// persistence across reopen, range deletes.
+#include "state/state_db.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "state/key_encoding.h"
+
+namespace eddy::state {
+namespace {
+
+// A fresh directory under $TMPDIR, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "eddy-state-test-XXXXXX").string();
+    REQUIRE(mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<StateDb> OpenDb(const std::string& dir) {
+  Result<std::unique_ptr<StateDb>> db = StateDb::Open(dir, StateDbOptions{});
+  INFO(db.status().ToString());
+  REQUIRE(db.ok());
+  return std::move(db).value();
+}
+
+std::optional<std::string> Get(const StateDb& db, std::string_view key) {
+  Result<std::optional<std::string>> value = db.Get(key);
+  REQUIRE(value.ok());
+  return *value;
+}
+
+std::vector<std::pair<std::string, std::string>> Scan(const StateDb& db, std::string_view prefix) {
+  std::vector<std::pair<std::string, std::string>> out;
+  REQUIRE(db.ScanPrefix(prefix, [&](std::string_view key, std::string_view value) {
+              out.emplace_back(key, value);
+              return true;
+            }).ok());
+  return out;
+}
+
+TEST_CASE("a batch is written atomically and read back", "[state][state_db]") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  CHECK(db->path() == dir.path() + "/db");
+  CHECK(Get(*db, "missing") == std::nullopt);
+
+  WriteBatch batch;
+  batch.Put("a", "1");
+  batch.Put("b", "2");
+  batch.Put("b", "3");  // the later put wins
+  batch.Delete("a");
+  batch.Put("c", std::string("\0\xFF", 2));
+  CHECK(batch.Count() == 5);
+  // Nothing is visible before Write.
+  CHECK(Get(*db, "b") == std::nullopt);
+  REQUIRE(db->Write(batch).ok());
+  CHECK(Get(*db, "a") == std::nullopt);
+  CHECK(Get(*db, "b") == "3");
+  CHECK(Get(*db, "c") == std::string("\0\xFF", 2));
+
+  batch.Clear();
+  CHECK(batch.Count() == 0);
+  // An empty value is a value, not an absent key.
+  batch.Put("empty", "");
+  REQUIRE(db->Write(batch).ok());
+  CHECK(Get(*db, "empty") == std::string());
+}
+
+TEST_CASE("ScanPrefix visits exactly the prefix's keys, in order", "[state][state_db]") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  WriteBatch batch;
+  for (const char* key : {"a", "ab", "abc", "abd", "ac", "b", "\xFF", "\xFF\xFF", "\xFF\xFF\x01"}) {
+    batch.Put(key, std::string("v:") + key);
+  }
+  REQUIRE(db->Write(batch).ok());
+
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  CHECK(Scan(*db, "ab") == Pairs{{"ab", "v:ab"}, {"abc", "v:abc"}, {"abd", "v:abd"}});
+  CHECK(Scan(*db, "abc") == Pairs{{"abc", "v:abc"}});
+  CHECK(Scan(*db, "abz").empty());
+  CHECK(Scan(*db, "a").size() == 5);
+  // A prefix of 0xFF bytes has no successor: the scan runs to the end of the keyspace.
+  CHECK(Scan(*db, "\xFF\xFF") ==
+        Pairs{{"\xFF\xFF", "v:\xFF\xFF"}, {"\xFF\xFF\x01", "v:\xFF\xFF\x01"}});
+  CHECK(Scan(*db, "").size() == 9);
+
+  // Returning false stops the scan.
+  int visited = 0;
+  REQUIRE(db->ScanPrefix("a", [&](std::string_view, std::string_view) {
+              ++visited;
+              return visited < 2;
+            }).ok());
+  CHECK(visited == 2);
+}
+
+TEST_CASE("window keys of one user key scan as one start-ordered range", "[state][state_db]") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  WriteBatch batch;
+  for (int64_t start : {60'000, -60'000, 0}) {
+    batch.Put(EncodeWindowKey({"t.s", 0, "a", start}), std::to_string(start));
+  }
+  batch.Put(EncodeWindowKey({"t.s", 0, "ab", 0}), "other key");
+  batch.Put(EncodeWindowKey({"t.s", 1, "a", 0}), "other partition");
+  REQUIRE(db->Write(batch).ok());
+
+  std::vector<int64_t> starts;
+  REQUIRE(db->ScanPrefix(EncodeWindowKeyPrefix("t.s", 0, "a"), [&](std::string_view key,
+                                                                   std::string_view) {
+              starts.push_back(DecodeWindowKey(key)->window_start_ms);
+              return true;
+            }).ok());
+  CHECK(starts == std::vector<int64_t>{-60'000, 0, 60'000});
+}
+
+TEST_CASE("state persists across close and reopen", "[state][state_db]") {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.path());
+    WriteBatch batch;
+    batch.Put(EncodeProgressKey("t", "topic", 3), EncodeProgress({17, 12345}));
+    batch.Put("unflushed", "in the WAL only");
+    REQUIRE(db->Write(batch).ok());
+  }
+  {
+    auto db = OpenDb(dir.path());
+    const auto value = Get(*db, EncodeProgressKey("t", "topic", 3));
+    REQUIRE(value.has_value());
+    const auto progress = DecodeProgress(*value);
+    REQUIRE(progress.has_value());
+    CHECK(progress->next_offset == 17);
+    CHECK(progress->stream_time_ms == 12345);
+    CHECK(Get(*db, "unflushed") == "in the WAL only");
+    WriteBatch batch;
+    batch.Put("flushed", "in an SST");
+    REQUIRE(db->Write(batch).ok());
+    REQUIRE(db->Flush().ok());
+  }
+  auto db = OpenDb(dir.path());
+  CHECK(Get(*db, "flushed") == "in an SST");
+  CHECK(Get(*db, "unflushed") == "in the WAL only");
+}
+
+TEST_CASE("DeleteRange removes [begin, end) only", "[state][state_db]") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  WriteBatch batch;
+  for (int32_t partition : {0, 1, 2}) {
+    for (const char* key : {"a", "b"}) {
+      batch.Put(EncodeWindowKey({"t.s", partition, key, 0}), "x");
+    }
+  }
+  batch.Put(EncodeWindowKey({"t.s2", 1, "a", 0}), "other store");
+  REQUIRE(db->Write(batch).ok());
+
+  // Drop partition 1 of store t.s, the way a partition's state is dropped as one range.
+  const std::string begin = EncodeStorePartitionPrefix("t.s", 1);
+  WriteBatch drop;
+  drop.DeleteRange(begin, PrefixSuccessor(begin));
+  REQUIRE(db->Write(drop).ok());
+
+  CHECK(Scan(*db, EncodeStorePartitionPrefix("t.s", 1)).empty());
+  CHECK(Scan(*db, EncodeStorePartitionPrefix("t.s", 0)).size() == 2);
+  CHECK(Scan(*db, EncodeStorePartitionPrefix("t.s", 2)).size() == 2);
+  CHECK(Get(*db, EncodeWindowKey({"t.s2", 1, "a", 0})) == "other store");
+
+  // The end bound is exclusive.
+  WriteBatch exclusive;
+  exclusive.DeleteRange(EncodeWindowKey({"t.s", 0, "a", 0}), EncodeWindowKey({"t.s", 0, "b", 0}));
+  REQUIRE(db->Write(exclusive).ok());
+  CHECK(Get(*db, EncodeWindowKey({"t.s", 0, "a", 0})) == std::nullopt);
+  CHECK(Get(*db, EncodeWindowKey({"t.s", 0, "b", 0})) == "x");
+}
+
+TEST_CASE("opening a path that is a file is an IoError naming it", "[state][state_db]") {
+  TempDir dir;
+  const std::string file = dir.path() + "/not-a-dir";
+  {
+    std::FILE* f = std::fopen(file.c_str(), "w");
+    REQUIRE(f != nullptr);
+    std::fclose(f);
+  }
+  Result<std::unique_ptr<StateDb>> db = StateDb::Open(file, StateDbOptions{});
+  REQUIRE_FALSE(db.ok());
+  CHECK(db.status().code() == StatusCode::kIoError);
+  CHECK_THAT(db.status().message(), Catch::Contains("not-a-dir"));
+}
+
+}  // namespace
+}  // namespace eddy::state
