@@ -42,32 +42,36 @@ AggregateValues AggregateSet::Empty() const {
   return values;
 }
 
-Status AggregateSet::Accumulate(codec::JsonRecordDecoder& record, AggregateValues& values) const {
-  // Read phase: every input is extracted before any slot changes (all-or-nothing).
-  double inputs[16];
-  std::vector<double> overflow_inputs;
-  double* input = inputs;
-  if (aggregates_.size() > std::size(inputs)) {
-    overflow_inputs.resize(aggregates_.size());
-    input = overflow_inputs.data();
-  }
+Status AggregateSet::ReadInputs(codec::JsonRecordDecoder& record, AggregateInputs& inputs) const {
+  inputs.resize(aggregates_.size());
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     const Aggregate& aggregate = aggregates_[i];
+    inputs[i] = 0;
     if (aggregate.function == config::AggregateFunction::kSum) {
       Result<double> number = record.Number(aggregate.field);
       if (!number.ok()) return number.status();
       if (!std::isfinite(*number)) {
         return Status::InvalidArgument("field '" + aggregate.field_text + "' is not a finite number");
       }
-      input[i] = *number;
+      inputs[i] = *number;
     }
   }
+  return Status::Ok();
+}
+
+void AggregateSet::Apply(const AggregateInputs& inputs, AggregateValues& values) const {
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     switch (aggregates_[i].function) {
       case config::AggregateFunction::kCount: values[i].count += 1; break;
-      case config::AggregateFunction::kSum: values[i].sum += input[i]; break;
+      case config::AggregateFunction::kSum: values[i].sum += inputs[i]; break;
     }
   }
+}
+
+Status AggregateSet::Accumulate(codec::JsonRecordDecoder& record, AggregateValues& values) const {
+  AggregateInputs inputs;
+  EDDY_RETURN_IF_ERROR(ReadInputs(record, inputs));
+  Apply(inputs, values);
   return Status::Ok();
 }
 

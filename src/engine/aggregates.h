@@ -32,14 +32,22 @@ union AggregateSlot {
 
 using AggregateValues = std::vector<AggregateSlot>;
 
+// The values one record contributes, one per aggregate (unused for count). Read by
+// AggregateSet::ReadInputs before anything changes.
+using AggregateInputs = std::vector<double>;
+
 class AggregateSet {
  public:
   explicit AggregateSet(const std::vector<config::AggregateConfig>& aggregates);
 
   size_t size() const { return aggregates_.size(); }
   AggregateValues Empty() const;
-  // Reads every field the aggregates need from `record` before changing anything, so a
-  // record either updates all aggregates or none. Errors name the field.
+  // Reads every field the aggregates need from `record` into `inputs` (resized to size()).
+  // Changes no state; errors name the field.
+  Status ReadInputs(codec::JsonRecordDecoder& record, AggregateInputs& inputs) const;
+  // Folds inputs produced by ReadInputs into `values`. Cannot fail.
+  void Apply(const AggregateInputs& inputs, AggregateValues& values) const;
+  // ReadInputs then Apply: a record updates all aggregates or none.
   Status Accumulate(codec::JsonRecordDecoder& record, AggregateValues& values) const;
   // Folds `other` into `into` (used to combine one key's windows across partitions).
   void Merge(const AggregateValues& other, AggregateValues& into) const;

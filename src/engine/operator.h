@@ -38,9 +38,16 @@ class Operator {
  public:
   virtual ~Operator() = default;
   virtual const std::string& name() const = 0;
-  // Processes one event. An error means this record could not be applied (bad field); the
-  // caller counts it and moves on. Late records are not errors: the step counts them.
-  virtual Status Process(const Event& event, const PartitionContext& partition) = 0;
+  // Processing one event takes two calls, so that a record changes every step of its
+  // topology or none (a bad field found by the third step must not leave the first two
+  // updated):
+  // Prepare reads everything the step needs from the event and decides what to do, changing
+  // no state. An error means the record cannot be applied (bad field); the caller counts it
+  // and calls Apply on no step. Late records are not errors.
+  virtual Status Prepare(const Event& event, const PartitionContext& partition) = 0;
+  // Applies what the last successful Prepare decided (the event is still valid). Errors are
+  // eddy's own (state unreadable) and stop processing.
+  virtual Status Apply(const Event& event) = 0;
   // Stages all state changed since the last flush into `batch`.
   virtual Status FlushTo(state::WriteBatch& batch) = 0;
   // Forgets cached state of a partition this instance no longer owns. The on-disk state

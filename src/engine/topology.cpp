@@ -184,13 +184,13 @@ Status Topology::Process(const Record& record) {
 
   Event event{record.partition, record.offset, *event_time, key, decoder_};
   for (auto& step : steps_) {
-    Status applied = step->Process(event, progress.context);
-    if (applied.code() == StatusCode::kInvalidArgument || applied.code() == StatusCode::kNotFound) {
-      CountFailure(FailureReason::kInvalidField, record, applied);
+    Status prepared = step->Prepare(event, progress.context);
+    if (!prepared.ok()) {
+      CountFailure(FailureReason::kInvalidField, record, prepared);
       return Status::Ok();
     }
-    EDDY_RETURN_IF_ERROR(applied);
   }
+  for (auto& step : steps_) EDDY_RETURN_IF_ERROR(step->Apply(event));
   processed_.Increment();
   return Status::Ok();
 }

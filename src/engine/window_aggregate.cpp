@@ -26,13 +26,21 @@ std::string WindowAggregate::DefinitionFingerprint() const {
   return "tumbling(size_ms=" + std::to_string(size_ms_) + ");" + aggregates_.Fingerprint();
 }
 
-Status WindowAggregate::Process(const Event& event, const PartitionContext& partition) {
+Status WindowAggregate::Prepare(const Event& event, const PartitionContext& partition) {
   const TimeWindow window = TumblingWindowFor(event.event_time_ms, size_ms_);
-  if (WindowClosed(window, grace_ms_, partition.stream_time_ms)) {
+  pending_.window_start_ms = window.start_ms;
+  pending_.late = WindowClosed(window, grace_ms_, partition.stream_time_ms);
+  if (pending_.late) return Status::Ok();
+  return aggregates_.ReadInputs(event.value, pending_.inputs);
+}
+
+Status WindowAggregate::Apply(const Event& event) {
+  if (pending_.late) {
     late_records_.Increment();
     return Status::Ok();
   }
-  std::string key = state::EncodeWindowKey({store_, event.partition, event.key, window.start_ms});
+  std::string key =
+      state::EncodeWindowKey({store_, event.partition, event.key, pending_.window_start_ms});
   PartitionCache& cache = cache_[event.partition];
   auto it = cache.find(key);
   if (it == cache.end()) {
@@ -47,7 +55,7 @@ Status WindowAggregate::Process(const Event& event, const PartitionContext& part
     it = cache.emplace(std::move(key), std::move(loaded)).first;
     ++cached_windows_;
   }
-  EDDY_RETURN_IF_ERROR(aggregates_.Accumulate(event.value, it->second.values));
+  aggregates_.Apply(pending_.inputs, it->second.values);
   it->second.dirty = true;
   return Status::Ok();
 }

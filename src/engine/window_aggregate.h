@@ -33,7 +33,8 @@ class WindowAggregate final : public Operator {
                   prometheus::Counter& late_records);
 
   const std::string& name() const override { return name_; }
-  Status Process(const Event& event, const PartitionContext& partition) override;
+  Status Prepare(const Event& event, const PartitionContext& partition) override;
+  Status Apply(const Event& event) override;
   Status FlushTo(state::WriteBatch& batch) override;
   void DropPartition(int32_t partition) override;
 
@@ -60,6 +61,12 @@ class WindowAggregate final : public Operator {
   prometheus::Counter& late_records_;
 
   // Processing thread only.
+  struct Pending {
+    bool late = false;
+    int64_t window_start_ms = 0;
+    AggregateInputs inputs;  // reused across records
+  };
+  Pending pending_;  // decided by Prepare, carried out by Apply
   std::unordered_map<int32_t, PartitionCache> cache_;
   size_t cached_windows_ = 0;
 };

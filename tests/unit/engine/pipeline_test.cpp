@@ -903,5 +903,34 @@ TEST_CASE("random out-of-order streams match a reference computation", "[engine]
   }
 }
 
+TEST_CASE("a record a later step cannot use changes no step of the topology",
+          "[engine][pipeline]") {
+  TempDir dir;
+  // Step 1 only counts; step 2 also sums duration_ms. A record without duration_ms is fine
+  // for step 1 but not for step 2: it must change neither.
+  std::string yaml = PageviewsYaml(dir.path());
+  const std::string steps = "    steps:\n";
+  yaml.insert(yaml.find(steps) + steps.size(),
+              "      - name: counts\n"
+              "        window: {type: tumbling, size: 1m}\n"
+              "        aggregates: [{name: views, function: count}]\n");
+  yaml.replace(yaml.find("        from: per_minute"), std::string("        from: per_minute").size(),
+               "        from: counts");
+  Instance eddy(dir.path(), yaml);
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen, 10);
+  source.Append(kTopic, 0, std::nullopt,
+                R"({"user":{"id":"alice"},"ts":")" + codec::FormatRfc3339Millis(kTen) + R"("})");
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(eddy.Failed("invalid_field") == 1);
+  CHECK(run.views.at("alice") ==
+        R"({"view":"views_per_minute","key":"alice","windows":[{"start":")" +
+            codec::FormatRfc3339Millis(kTen) + R"(","end":")" +
+            codec::FormatRfc3339Millis(kTen + kMinute) + R"(","start_ms":)" +
+            std::to_string(kTen) + R"(,"end_ms":)" + std::to_string(kTen + kMinute) +
+            R"(,"aggregates":{"views":1}}]})");
+}
+
 }  // namespace
 }  // namespace eddy::engine
