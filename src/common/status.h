@@ -20,8 +20,8 @@ enum class StatusCode {
   kOk = 0,
   kInvalidArgument,  // bad input: config, record, request
   kNotFound,
-  kIoError,          // disk, RocksDB
-  kUnavailable,      // Kafka broker, transient
+  kIoError,      // disk, RocksDB
+  kUnavailable,  // Kafka broker, transient
   kInternal,
 };
 
@@ -29,7 +29,9 @@ class [[nodiscard]] Status {
  public:
   Status() = default;
   static Status Ok() { return Status(); }
-  static Status InvalidArgument(std::string msg) { return {StatusCode::kInvalidArgument, std::move(msg)}; }
+  static Status InvalidArgument(std::string msg) {
+    return {StatusCode::kInvalidArgument, std::move(msg)};
+  }
   static Status NotFound(std::string msg) { return {StatusCode::kNotFound, std::move(msg)}; }
   static Status IoError(std::string msg) { return {StatusCode::kIoError, std::move(msg)}; }
   static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
@@ -50,7 +52,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : value_(std::move(status)) {}  // NOLINT: implicit by design
 
   bool ok() const { return std::holds_alternative<T>(value_); }
@@ -72,8 +74,8 @@ class [[nodiscard]] Result {
 
 }  // namespace eddy
 
-#define EDDY_RETURN_IF_ERROR(expr)       \
-  do {                                   \
-    ::eddy::Status eddy_status_ = (expr); \
+#define EDDY_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::eddy::Status eddy_status_ = (expr);        \
     if (!eddy_status_.ok()) return eddy_status_; \
   } while (0)

@@ -19,8 +19,8 @@ namespace eddy::config {
 // Where a value came from, for error messages after loading ("file:line:column").
 struct SourceLocation {
   std::string file;
-  int line = 0;    // 1-based
-  int column = 0;  // 1-based
+  int line = 0;                  // 1-based
+  int column = 0;                // 1-based
   std::string ToString() const;  // "file:line:column"; just "file" when line is 0 (whole file)
 };
 

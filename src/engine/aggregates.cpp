@@ -12,7 +12,8 @@ namespace {
 constexpr uint8_t kValueVersion = 1;
 
 void AppendUint64LittleEndian(std::string& out, uint64_t bits) {
-  for (int shift = 0; shift < 64; shift += 8) out.push_back(static_cast<char>((bits >> shift) & 0xFFu));
+  for (int shift = 0; shift < 64; shift += 8)
+    out.push_back(static_cast<char>((bits >> shift) & 0xFFu));
 }
 
 uint64_t ReadUint64LittleEndian(std::string_view in) {
@@ -26,8 +27,8 @@ uint64_t ReadUint64LittleEndian(std::string_view in) {
 AggregateSet::AggregateSet(const std::vector<config::AggregateConfig>& aggregates) {
   aggregates_.reserve(aggregates.size());
   for (const auto& aggregate : aggregates) {
-    aggregates_.push_back({aggregate.name, aggregate.function, aggregate.field_path,
-                           aggregate.field_path_text});
+    aggregates_.push_back(
+        {aggregate.name, aggregate.function, aggregate.field_path, aggregate.field_path_text});
   }
 }
 
@@ -35,8 +36,12 @@ AggregateValues AggregateSet::Empty() const {
   AggregateValues values(aggregates_.size());
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     switch (aggregates_[i].function) {
-      case config::AggregateFunction::kCount: values[i].count = 0; break;
-      case config::AggregateFunction::kSum: values[i].sum = 0.0; break;
+      case config::AggregateFunction::kCount:
+        values[i].count = 0;
+        break;
+      case config::AggregateFunction::kSum:
+        values[i].sum = 0.0;
+        break;
     }
   }
   return values;
@@ -51,7 +56,8 @@ Status AggregateSet::ReadInputs(codec::JsonRecordDecoder& record, AggregateInput
       Result<double> number = record.Number(aggregate.field);
       if (!number.ok()) return number.status();
       if (!std::isfinite(*number)) {
-        return Status::InvalidArgument("field '" + aggregate.field_text + "' is not a finite number");
+        return Status::InvalidArgument("field '" + aggregate.field_text +
+                                       "' is not a finite number");
       }
       inputs[i] = *number;
     }
@@ -62,8 +68,12 @@ Status AggregateSet::ReadInputs(codec::JsonRecordDecoder& record, AggregateInput
 void AggregateSet::Apply(const AggregateInputs& inputs, AggregateValues& values) const {
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     switch (aggregates_[i].function) {
-      case config::AggregateFunction::kCount: values[i].count += 1; break;
-      case config::AggregateFunction::kSum: values[i].sum += inputs[i]; break;
+      case config::AggregateFunction::kCount:
+        values[i].count += 1;
+        break;
+      case config::AggregateFunction::kSum:
+        values[i].sum += inputs[i];
+        break;
     }
   }
 }
@@ -78,8 +88,12 @@ Status AggregateSet::Accumulate(codec::JsonRecordDecoder& record, AggregateValue
 void AggregateSet::Merge(const AggregateValues& other, AggregateValues& into) const {
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     switch (aggregates_[i].function) {
-      case config::AggregateFunction::kCount: into[i].count += other[i].count; break;
-      case config::AggregateFunction::kSum: into[i].sum += other[i].sum; break;
+      case config::AggregateFunction::kCount:
+        into[i].count += other[i].count;
+        break;
+      case config::AggregateFunction::kSum:
+        into[i].sum += other[i].sum;
+        break;
     }
   }
 }
@@ -90,8 +104,12 @@ std::string AggregateSet::ToJson(const AggregateValues& values) const {
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     json.Key(aggregates_[i].name);
     switch (aggregates_[i].function) {
-      case config::AggregateFunction::kCount: json.Int(values[i].count); break;
-      case config::AggregateFunction::kSum: json.Double(values[i].sum); break;
+      case config::AggregateFunction::kCount:
+        json.Int(values[i].count);
+        break;
+      case config::AggregateFunction::kSum:
+        json.Double(values[i].sum);
+        break;
     }
   }
   json.EndObject();
@@ -103,8 +121,12 @@ std::string AggregateSet::Fingerprint() const {
   for (const Aggregate& aggregate : aggregates_) {
     if (!out.empty()) out += ',';
     switch (aggregate.function) {
-      case config::AggregateFunction::kCount: out += "count"; break;
-      case config::AggregateFunction::kSum: out += "sum(" + aggregate.field_text + ")"; break;
+      case config::AggregateFunction::kCount:
+        out += "count";
+        break;
+      case config::AggregateFunction::kSum:
+        out += "sum(" + aggregate.field_text + ")";
+        break;
     }
     out += ':' + aggregate.name;
   }
@@ -136,8 +158,12 @@ std::optional<AggregateValues> AggregateSet::Decode(std::string_view bytes) cons
   for (size_t i = 0; i < aggregates_.size(); ++i) {
     const uint64_t bits = ReadUint64LittleEndian(bytes.substr(8 * i, 8));
     switch (aggregates_[i].function) {
-      case config::AggregateFunction::kCount: values[i].count = static_cast<int64_t>(bits); break;
-      case config::AggregateFunction::kSum: values[i].sum = std::bit_cast<double>(bits); break;
+      case config::AggregateFunction::kCount:
+        values[i].count = static_cast<int64_t>(bits);
+        break;
+      case config::AggregateFunction::kSum:
+        values[i].sum = std::bit_cast<double>(bits);
+        break;
     }
   }
   return values;

@@ -41,8 +41,9 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
       }
     }
     start.offset = all_have_state ? resume : std::nullopt;
-    spdlog::info("assigned {}/{}: resuming at {}", start.partition.topic, start.partition.partition,
-                 start.offset ? std::to_string(*start.offset) : std::string("the group's committed offset"));
+    spdlog::info(
+        "assigned {}/{}: resuming at {}", start.partition.topic, start.partition.partition,
+        start.offset ? std::to_string(*start.offset) : std::string("the group's committed offset"));
   }
   assigned_partitions_.fetch_add(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
@@ -111,7 +112,8 @@ Status Pipeline::Commit() {
 void Pipeline::RefreshLag() {
   for (const PartitionLag& lag : source_.Lag()) {
     metrics_.consumer_lag
-        .Add({{"topic", lag.partition.topic}, {"partition", std::to_string(lag.partition.partition)}})
+        .Add({{"topic", lag.partition.topic},
+              {"partition", std::to_string(lag.partition.partition)}})
         .Set(static_cast<double>(lag.lag));
     if (std::find(lag_labels_.begin(), lag_labels_.end(), lag.partition) == lag_labels_.end()) {
       lag_labels_.push_back(lag.partition);

@@ -38,8 +38,7 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
 }
 
 Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig& config,
-                                                   state::StateDb& db,
-                                                   metrics::Metrics& metrics) {
+                                                   state::StateDb& db, metrics::Metrics& metrics) {
   std::unique_ptr<Topology> topology(new Topology(config, db, metrics));
   state::WriteBatch new_definitions;
   for (const config::StepConfig& step : config.steps) {
@@ -71,7 +70,8 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
       return Status::InvalidArgument(view.location.ToString() + ": view '" + view.name +
                                      "' reads from unknown step '" + view.from + "'");
     }
-    const config::StepConfig& step_config = config.steps[static_cast<size_t>(step - topology->steps_.begin())];
+    const config::StepConfig& step_config =
+        config.steps[static_cast<size_t>(step - topology->steps_.begin())];
     topology->views_.push_back(std::make_unique<View>(
         view.name, config.name, view.from, (*step)->store(), step_config.window.size.count(),
         (*step)->aggregates(), db, topology->owned_));
@@ -81,12 +81,15 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
 
 Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
   PartitionProgressState progress_state;
-  Result<std::optional<std::string>> stored = db_.Get(state::EncodeProgressKey(name_, topic_, partition));
+  Result<std::optional<std::string>> stored =
+      db_.Get(state::EncodeProgressKey(name_, topic_, partition));
   if (!stored.ok()) return stored.status();
   std::optional<int64_t> resume;
   if (stored->has_value()) {
     std::optional<state::PartitionProgress> progress = state::DecodeProgress(**stored);
-    if (!progress) return Status::Internal("corrupt progress entry for " + topic_ + "/" + std::to_string(partition));
+    if (!progress)
+      return Status::Internal("corrupt progress entry for " + topic_ + "/" +
+                              std::to_string(partition));
     progress_state.next_offset = progress->next_offset;
     progress_state.context.stream_time_ms = progress->stream_time_ms;
     resume = progress->next_offset;
@@ -114,7 +117,8 @@ Result<int64_t> Topology::EventTime(const Record& record) {
       if (!seconds.ok()) return seconds.status();
       const double millis = std::floor(*seconds * 1000.0);
       if (!std::isfinite(millis) || std::fabs(millis) > 9.2e18) {
-        return Status::InvalidArgument("field '" + timestamp_spec_.field_path_text + "' is out of range");
+        return Status::InvalidArgument("field '" + timestamp_spec_.field_path_text +
+                                       "' is out of range");
       }
       return static_cast<int64_t>(millis);
     }
@@ -158,7 +162,8 @@ Status Topology::Process(const Record& record) {
   std::string_view key;
   if (key_spec_.kind == config::KeySpec::Kind::kKafkaKey) {
     if (!record.key) {
-      CountFailure(FailureReason::kMissingKey, record, Status::InvalidArgument("record has no Kafka key"));
+      CountFailure(FailureReason::kMissingKey, record,
+                   Status::InvalidArgument("record has no Kafka key"));
       return Status::Ok();
     }
     key = *record.key;

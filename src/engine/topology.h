@@ -64,7 +64,13 @@ class Topology {
     PartitionContext context;
     bool dirty = false;
   };
-  enum class FailureReason { kInvalidJson, kMissingKey, kInvalidKey, kInvalidTimestamp, kInvalidField };
+  enum class FailureReason {
+    kInvalidJson,
+    kMissingKey,
+    kInvalidKey,
+    kInvalidTimestamp,
+    kInvalidField
+  };
 
   Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics);
   Result<int64_t> EventTime(const Record& record);

@@ -41,7 +41,7 @@ Result<std::string> View::QueryKeyJson(std::string_view key) const {
   for (int32_t partition : owned_.Snapshot()) {
     const std::string prefix = state::EncodeWindowKeyPrefix(store_, partition, key);
     EDDY_RETURN_IF_ERROR(db_.ScanPrefix(prefix, [&](std::string_view encoded_key,
-                                                     std::string_view value) {
+                                                    std::string_view value) {
       std::optional<state::DecodedWindowKey> decoded_key = state::DecodeWindowKey(encoded_key);
       std::optional<AggregateValues> values = aggregates_.Decode(value);
       if (!decoded_key || !values) {
@@ -60,11 +60,16 @@ Result<std::string> View::QueryKeyJson(std::string_view key) const {
   for (const auto& [start_ms, values] : windows) {
     const int64_t end_ms = start_ms + window_size_ms_;
     json.BeginObject()
-        .Key("start").String(codec::FormatRfc3339Millis(start_ms))
-        .Key("end").String(codec::FormatRfc3339Millis(end_ms))
-        .Key("start_ms").Int(start_ms)
-        .Key("end_ms").Int(end_ms)
-        .Key("aggregates").Raw(aggregates_.ToJson(values))
+        .Key("start")
+        .String(codec::FormatRfc3339Millis(start_ms))
+        .Key("end")
+        .String(codec::FormatRfc3339Millis(end_ms))
+        .Key("start_ms")
+        .Int(start_ms)
+        .Key("end_ms")
+        .Int(end_ms)
+        .Key("aggregates")
+        .Raw(aggregates_.ToJson(values))
         .EndObject();
   }
   json.EndArray().EndObject();

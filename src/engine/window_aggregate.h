@@ -13,12 +13,12 @@
 // Threading: processing thread only (see operator.h).
 #pragma once
 
+#include <prometheus/counter.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <unordered_map>
-
-#include <prometheus/counter.h>
 
 #include "config/config.h"
 #include "engine/aggregates.h"

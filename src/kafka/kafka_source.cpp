@@ -55,7 +55,8 @@ void SetOrDiagnose(RdKafka::Conf& conf, const config::KafkaProperty& property,
 void ValidateKafkaProperties(const config::KafkaConfig& kafka,
                              std::vector<config::Diagnostic>& errors) {
   ConfPtr conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  for (const config::KafkaProperty& property : kafka.properties) SetOrDiagnose(*conf, property, errors);
+  for (const config::KafkaProperty& property : kafka.properties)
+    SetOrDiagnose(*conf, property, errors);
 }
 
 class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::EventCb {
@@ -83,8 +84,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
         return Status::Internal("kafka property " + name + ": " + error);
       }
     }
-    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error) != RdKafka::Conf::CONF_OK ||
-        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) != RdKafka::Conf::CONF_OK) {
+    if (conf->set("rebalance_cb", static_cast<RdKafka::RebalanceCb*>(this), error) !=
+            RdKafka::Conf::CONF_OK ||
+        conf->set("event_cb", static_cast<RdKafka::EventCb*>(this), error) !=
+            RdKafka::Conf::CONF_OK) {
       return Status::Internal("kafka callbacks: " + error);
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
@@ -101,7 +104,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     return Status::Ok();
   }
 
-  Status Poll(std::chrono::milliseconds timeout, size_t max_records, std::vector<engine::Record>& out) {
+  Status Poll(std::chrono::milliseconds timeout, size_t max_records,
+              std::vector<engine::Record>& out) {
     out.clear();
     held_.clear();
     held_headers_.clear();
@@ -124,17 +128,21 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
       record.topic = *held_topics_.insert(message->topic_name()).first;
       record.partition = message->partition();
       record.offset = message->offset();
-      if (const std::string* key = message->key()) record.key = std::string_view(*key);
+      if (const std::string* key = message->key())
+        record.key = std::string_view(*key);
       else if (message->key_pointer() != nullptr)
-        record.key = std::string_view(static_cast<const char*>(message->key_pointer()), message->key_len());
+        record.key =
+            std::string_view(static_cast<const char*>(message->key_pointer()), message->key_len());
       record.value = std::string_view(static_cast<const char*>(message->payload()), message->len());
       record.timestamp_ms = message->timestamp().timestamp;
-      if (RdKafka::Headers* headers = message->headers(); headers != nullptr && headers->size() > 0) {
+      if (RdKafka::Headers* headers = message->headers();
+          headers != nullptr && headers->size() > 0) {
         // get_all() returns copies; keep them alive as long as the record's views.
         held_headers_.push_back(headers->get_all());
         for (const RdKafka::Headers::Header& header : held_headers_.back()) {
           record.headers.push_back(
-              {header.key(), std::string_view(static_cast<const char*>(header.value()), header.value_size())});
+              {header.key(),
+               std::string_view(static_cast<const char*>(header.value()), header.value_size())});
         }
       }
       positions_[{record.topic, record.partition}] = record.offset + 1;  // views into held_topics_
@@ -147,8 +155,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   void CommitAsync(const std::vector<engine::PartitionOffset>& offsets) {
     std::vector<RdKafka::TopicPartition*> partitions;
     for (const auto& offset : offsets) {
-      partitions.push_back(RdKafka::TopicPartition::create(offset.partition.topic, offset.partition.partition,
-                                                           offset.next_offset));
+      partitions.push_back(RdKafka::TopicPartition::create(
+          offset.partition.topic, offset.partition.partition, offset.next_offset));
     }
     RdKafka::ErrorCode code = consumer_->commitAsync(partitions);
     if (code != RdKafka::ERR_NO_ERROR) CountError(code, "commit: " + RdKafka::err2str(code));
@@ -166,7 +174,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
         continue;
       }
       int64_t next = start;
-      if (auto it = positions_.find({partition.topic, partition.partition}); it != positions_.end()) next = it->second;
+      if (auto it = positions_.find({partition.topic, partition.partition}); it != positions_.end())
+        next = it->second;
       if (next < 0) next = low;  // nothing consumed yet, start unknown: lag from the log start
       lags.push_back({partition, std::max<int64_t>(0, high - next)});
     }
@@ -181,7 +190,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     // the group.
     RdKafka::ErrorCode code = consumer_->close();
     if (!listener_status_.ok()) return listener_status_;
-    if (code != RdKafka::ERR_NO_ERROR) return Status::Unavailable("consumer close: " + RdKafka::err2str(code));
+    if (code != RdKafka::ERR_NO_ERROR)
+      return Status::Unavailable("consumer close: " + RdKafka::err2str(code));
     return Status::Ok();
   }
 
@@ -191,8 +201,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
     if (code == RdKafka::ERR__ASSIGN_PARTITIONS) {
       std::vector<engine::PartitionStart> starts;
-      for (auto* partition : partitions) starts.push_back({{partition->topic(), partition->partition()}, std::nullopt});
-      if (listener_ && listener_status_.ok()) listener_status_ = listener_->OnPartitionsAssigned(starts);
+      for (auto* partition : partitions)
+        starts.push_back({{partition->topic(), partition->partition()}, std::nullopt});
+      if (listener_ && listener_status_.ok())
+        listener_status_ = listener_->OnPartitionsAssigned(starts);
       for (size_t i = 0; i < partitions.size(); ++i) {
         if (starts[i].offset) partitions[i]->set_offset(*starts[i].offset);
         assigned_[starts[i].partition] = starts[i].offset.value_or(-1);
@@ -200,21 +212,27 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
       }
       RdKafka::Error* error = nullptr;
       RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
-      if (cooperative) error = consumer->incremental_assign(partitions);
-      else assign_code = consumer->assign(partitions);
+      if (cooperative)
+        error = consumer->incremental_assign(partitions);
+      else
+        assign_code = consumer->assign(partitions);
       ReportAssignError(error, assign_code, "assign");
     } else {
       std::vector<engine::TopicPartition> revoked;
-      for (auto* partition : partitions) revoked.push_back({partition->topic(), partition->partition()});
-      if (listener_ && listener_status_.ok()) listener_status_ = listener_->OnPartitionsRevoked(revoked);
+      for (auto* partition : partitions)
+        revoked.push_back({partition->topic(), partition->partition()});
+      if (listener_ && listener_status_.ok())
+        listener_status_ = listener_->OnPartitionsRevoked(revoked);
       for (const auto& partition : revoked) {
         assigned_.erase(partition);
         positions_.erase({partition.topic, partition.partition});
       }
       RdKafka::Error* error = nullptr;
       RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
-      if (cooperative) error = consumer->incremental_unassign(partitions);
-      else assign_code = consumer->unassign();
+      if (cooperative)
+        error = consumer->incremental_unassign(partitions);
+      else
+        assign_code = consumer->unassign();
       ReportAssignError(error, assign_code, "unassign");
     }
   }
@@ -246,11 +264,13 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   void ReportAssignError(RdKafka::Error* error, RdKafka::ErrorCode code, const char* what) {
     if (error != nullptr) {
       spdlog::error("kafka {} failed: {}", what, error->str());
-      if (listener_status_.ok()) listener_status_ = Status::Unavailable(std::string(what) + ": " + error->str());
+      if (listener_status_.ok())
+        listener_status_ = Status::Unavailable(std::string(what) + ": " + error->str());
       delete error;
     } else if (code != RdKafka::ERR_NO_ERROR) {
       spdlog::error("kafka {} failed: {}", what, RdKafka::err2str(code));
-      if (listener_status_.ok()) listener_status_ = Status::Unavailable(std::string(what) + ": " + RdKafka::err2str(code));
+      if (listener_status_.ok())
+        listener_status_ = Status::Unavailable(std::string(what) + ": " + RdKafka::err2str(code));
     }
   }
 
@@ -265,7 +285,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   std::vector<std::vector<RdKafka::Headers::Header>> held_headers_;
   // Topic names the records' string_views point into; stable for the source's lifetime.
   std::set<std::string, std::less<>> held_topics_;
-  std::map<engine::TopicPartition, int64_t> assigned_;   // partition -> start offset (-1 unknown)
+  std::map<engine::TopicPartition, int64_t> assigned_;  // partition -> start offset (-1 unknown)
   // (topic, partition) -> next offset after the last consumed; topic views point into
   // held_topics_, so no string is built per record.
   std::map<std::pair<std::string_view, int32_t>, int64_t> positions_;
@@ -281,7 +301,8 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(const config::KafkaConf
 KafkaSource::KafkaSource(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 KafkaSource::~KafkaSource() = default;
 
-Status KafkaSource::Subscribe(const std::vector<std::string>& topics, engine::SourceListener* listener) {
+Status KafkaSource::Subscribe(const std::vector<std::string>& topics,
+                              engine::SourceListener* listener) {
   return impl_->Subscribe(topics, listener);
 }
 Status KafkaSource::Poll(std::chrono::milliseconds timeout, size_t max_records,
@@ -291,7 +312,11 @@ Status KafkaSource::Poll(std::chrono::milliseconds timeout, size_t max_records,
 void KafkaSource::CommitAsync(const std::vector<engine::PartitionOffset>& offsets) {
   impl_->CommitAsync(offsets);
 }
-std::vector<engine::PartitionLag> KafkaSource::Lag() { return impl_->Lag(); }
-Status KafkaSource::Close() { return impl_->Close(); }
+std::vector<engine::PartitionLag> KafkaSource::Lag() {
+  return impl_->Lag();
+}
+Status KafkaSource::Close() {
+  return impl_->Close();
+}
 
 }  // namespace eddy::kafka

@@ -33,7 +33,8 @@ class KafkaSource final : public engine::Source {
                                                      metrics::Metrics& metrics);
   ~KafkaSource() override;
 
-  Status Subscribe(const std::vector<std::string>& topics, engine::SourceListener* listener) override;
+  Status Subscribe(const std::vector<std::string>& topics,
+                   engine::SourceListener* listener) override;
   Status Poll(std::chrono::milliseconds timeout, size_t max_records,
               std::vector<engine::Record>& out) override;
   void CommitAsync(const std::vector<engine::PartitionOffset>& offsets) override;

@@ -8,14 +8,14 @@
 // look up a labelled child once (Family::Add) and keep the reference: lookups lock.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
 
 namespace eddy::metrics {
 

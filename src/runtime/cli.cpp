@@ -39,8 +39,10 @@ std::optional<config::Config> LoadAndValidate(const std::string& path) {
   std::vector<config::Diagnostic> errors = loaded.errors;
   if (loaded.config) kafka::ValidateKafkaProperties(loaded.config->kafka, errors);
   if (!errors.empty()) {
-    for (const config::Diagnostic& error : errors) std::fprintf(stderr, "%s\n", error.ToString().c_str());
-    std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), errors.size(), errors.size() == 1 ? "" : "s");
+    for (const config::Diagnostic& error : errors)
+      std::fprintf(stderr, "%s\n", error.ToString().c_str());
+    std::fprintf(stderr, "%s: %zu error%s\n", path.c_str(), errors.size(),
+                 errors.size() == 1 ? "" : "s");
     return std::nullopt;
   }
   return std::move(loaded.config);
@@ -55,8 +57,9 @@ int Validate(const std::vector<std::string_view>& args) {
   if (!config) return kExitInvalidConfig;
   size_t views = 0;
   for (const auto& topology : config->topologies) views += topology.views.size();
-  std::printf("%s: ok (%zu topolog%s, %zu view%s)\n", std::string(args[0]).c_str(), config->topologies.size(),
-              config->topologies.size() == 1 ? "y" : "ies", views, views == 1 ? "" : "s");
+  std::printf("%s: ok (%zu topolog%s, %zu view%s)\n", std::string(args[0]).c_str(),
+              config->topologies.size(), config->topologies.size() == 1 ? "y" : "ies", views,
+              views == 1 ? "" : "s");
   return kExitOk;
 }
 
@@ -88,7 +91,8 @@ int Run(const std::vector<std::string_view>& args) {
   Result<std::unique_ptr<Daemon>> daemon = Daemon::Create(std::move(*config));
   if (!daemon.ok()) {
     spdlog::critical("cannot start: {}", daemon.status().ToString());
-    return daemon.status().code() == StatusCode::kInvalidArgument ? kExitInvalidConfig : kExitFailure;
+    return daemon.status().code() == StatusCode::kInvalidArgument ? kExitInvalidConfig
+                                                                  : kExitFailure;
   }
   Status status = (*daemon)->Run();
   daemon->reset();

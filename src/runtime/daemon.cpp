@@ -60,7 +60,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   const config::Config& cfg = parts->config;
   parts->metrics = std::make_unique<metrics::Metrics>();
 
-  Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(cfg.state.dir, {cfg.state.sync_writes});
+  Result<std::unique_ptr<state::StateDb>> db =
+      state::StateDb::Open(cfg.state.dir, {cfg.state.sync_writes});
   if (!db.ok()) return db.status();
   parts->db = std::move(*db);
 
@@ -71,14 +72,15 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
     parts->topologies.push_back(std::move(*topology));
   }
 
-  Result<std::unique_ptr<kafka::KafkaSource>> source = kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
+  Result<std::unique_ptr<kafka::KafkaSource>> source =
+      kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
   if (!source.ok()) return source.status();
   parts->source = std::move(*source);
 
   engine::PipelineOptions pipeline_options;
   pipeline_options.commit_interval = cfg.state.commit_interval;
-  parts->pipeline = std::make_unique<engine::Pipeline>(*parts->source, *parts->db, parts->topologies,
-                                                       *parts->metrics, pipeline_options);
+  parts->pipeline = std::make_unique<engine::Pipeline>(
+      *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options);
 
   http::ServerOptions server_options;
   server_options.address = cfg.http.listen_address;
@@ -94,8 +96,8 @@ Daemon::~Daemon() = default;
 Status Daemon::Run() {
   Parts& parts = *parts_;
   EDDY_RETURN_IF_ERROR(parts.server->Start());
-  spdlog::info("eddy {} serving HTTP on {}:{}, state in {}", EDDY_VERSION, parts.config.http.listen_address,
-               parts.server->port(), parts.db->path());
+  spdlog::info("eddy {} serving HTTP on {}:{}, state in {}", EDDY_VERSION,
+               parts.config.http.listen_address, parts.server->port(), parts.db->path());
 
   std::atomic<bool> processing_done{false};
   Status processing_status;
@@ -148,9 +150,12 @@ http::Response ListViews(const Daemon::Parts& parts) {
   for (const auto& topology : parts.topologies) {
     for (const auto& view : topology->views()) {
       json.BeginObject()
-          .Key("name").String(view->name())
-          .Key("topology").String(view->topology())
-          .Key("step").String(view->step())
+          .Key("name")
+          .String(view->name())
+          .Key("topology")
+          .String(view->topology())
+          .Key("step")
+          .String(view->step())
           .EndObject();
     }
   }
@@ -169,9 +174,8 @@ const engine::View* FindView(const Daemon::Parts& parts, std::string_view name) 
 
 http::Router BuildRouter(Daemon::Parts& parts) {
   http::Router router;
-  router.Add("GET", "/healthz", [](const http::Request&) {
-    return http::Response::Json(200, R"({"status":"ok"})");
-  });
+  router.Add("GET", "/healthz",
+             [](const http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); });
   router.Add("GET", "/readyz", [&parts](const http::Request&) {
     std::vector<std::string> reasons;
     if (parts.stopping.load()) reasons.emplace_back("shutting down");
@@ -188,13 +192,15 @@ http::Router BuildRouter(Daemon::Parts& parts) {
     return http::Response::Json(reasons.empty() ? 200 : 503, std::move(json).Take());
   });
   router.Add("GET", "/metrics", [&parts](const http::Request&) {
-    return http::Response::Text(200, parts.metrics->SerializeText(), "text/plain; version=0.0.4; charset=utf-8");
+    return http::Response::Text(200, parts.metrics->SerializeText(),
+                                "text/plain; version=0.0.4; charset=utf-8");
   });
   router.Add("GET", "/v1/views", [&parts](const http::Request&) { return ListViews(parts); });
   router.Add("GET", "/v1/views/{view}/keys/{key}", [&parts](const http::Request& request) {
     const engine::View* view = FindView(parts, request.Param("view"));
     if (view == nullptr) {
-      return http::Response::Error(404, "no view named '" + std::string(request.Param("view")) + "'");
+      return http::Response::Error(404,
+                                   "no view named '" + std::string(request.Param("view")) + "'");
     }
     Result<std::string> answer = view->QueryKeyJson(request.Param("key"));
     if (!answer.ok()) return http::Response::Error(500, answer.status().ToString());

@@ -35,8 +35,7 @@ struct DecodedWindowKey {
 std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded);
 
 // Per (topology, source topic, partition) progress. The value is EncodeProgress().
-std::string EncodeProgressKey(std::string_view topology, std::string_view topic,
-                              int32_t partition);
+std::string EncodeProgressKey(std::string_view topology, std::string_view topic, int32_t partition);
 
 // What a topology has durably processed from one partition: the next offset to consume
 // and the partition's stream time (max event time seen), both as of the same write.

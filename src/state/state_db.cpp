@@ -16,7 +16,9 @@ Status FromRocks(const rocksdb::Status& status, std::string_view what) {
   return Status::IoError(std::string(what) + ": " + status.ToString());
 }
 
-rocksdb::Slice ToSlice(std::string_view bytes) { return {bytes.data(), bytes.size()}; }
+rocksdb::Slice ToSlice(std::string_view bytes) {
+  return {bytes.data(), bytes.size()};
+}
 
 }  // namespace
 
@@ -30,12 +32,18 @@ void WriteBatch::Put(std::string_view key, std::string_view value) {
   // keep far away; treat it as an invariant.
   rep_->Put(ToSlice(key), ToSlice(value)).PermitUncheckedError();
 }
-void WriteBatch::Delete(std::string_view key) { rep_->Delete(ToSlice(key)).PermitUncheckedError(); }
+void WriteBatch::Delete(std::string_view key) {
+  rep_->Delete(ToSlice(key)).PermitUncheckedError();
+}
 void WriteBatch::DeleteRange(std::string_view begin, std::string_view end) {
   rep_->DeleteRange(ToSlice(begin), ToSlice(end)).PermitUncheckedError();
 }
-size_t WriteBatch::Count() const { return static_cast<size_t>(rep_->Count()); }
-void WriteBatch::Clear() { rep_->Clear(); }
+size_t WriteBatch::Count() const {
+  return static_cast<size_t>(rep_->Count());
+}
+void WriteBatch::Clear() {
+  rep_->Clear();
+}
 
 std::string PrefixSuccessor(std::string_view prefix) {
   std::string out(prefix);
@@ -53,7 +61,8 @@ std::string PrefixSuccessor(std::string_view prefix) {
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOptions options) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  if (error) return Status::IoError("cannot create state directory " + dir + ": " + error.message());
+  if (error)
+    return Status::IoError("cannot create state directory " + dir + ": " + error.message());
 
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
@@ -110,6 +119,8 @@ Status StateDb::ScanPrefix(
   return FromRocks(it->status(), "RocksDB scan");
 }
 
-Status StateDb::Flush() { return FromRocks(db_->Flush(rocksdb::FlushOptions()), "RocksDB flush"); }
+Status StateDb::Flush() {
+  return FromRocks(db_->Flush(rocksdb::FlushOptions()), "RocksDB flush");
+}
 
 }  // namespace eddy::state

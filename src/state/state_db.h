@@ -63,9 +63,9 @@ class StateDb {
   Result<std::optional<std::string>> Get(std::string_view key) const;
   // Calls visit(key, value) for each key starting with `prefix`, in key order, until visit
   // returns false.
-  Status ScanPrefix(std::string_view prefix,
-                    const std::function<bool(std::string_view key, std::string_view value)>&
-                        visit) const;
+  Status ScanPrefix(
+      std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
   // Flushes memtables to SST files (used at shutdown so the next start replays no WAL).
   Status Flush();
   const std::string& path() const { return path_; }

@@ -2,10 +2,10 @@
 // (Kafka 4.x by default, 3.9.x with KAFKA_VERSION=3.9.1). These tests are the evidence behind
 // docs/kafka-compatibility.md: each asserts an outcome observed on the real broker, and every
 // wait is bounded.
-#include <catch2/catch.hpp>
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -167,8 +167,9 @@ TEST_CASE("idempotent producer gets a producer id and keeps per-partition order"
   constexpr size_t kCount = 200;
   for (size_t i = 0; i < kCount; ++i) {
     std::string value = "v" + std::to_string(i);
-    REQUIRE(producer->produce(topic, static_cast<int32_t>(i % 2), RdKafka::Producer::RK_MSG_COPY, value.data(),
-                              value.size(), nullptr, 0, 0, nullptr) == RdKafka::ERR_NO_ERROR);
+    REQUIRE(producer->produce(topic, static_cast<int32_t>(i % 2), RdKafka::Producer::RK_MSG_COPY,
+                              value.data(), value.size(), nullptr, 0, 0,
+                              nullptr) == RdKafka::ERR_NO_ERROR);
   }
   REQUIRE(producer->flush(kTimeoutMs) == RdKafka::ERR_NO_ERROR);
   // The "eos" section of the statistics: {"idemp_state": "Assigned", ..., "producer_id": N}.
@@ -250,9 +251,9 @@ TEST_CASE("group subscribe, commit sync and async, committed(), resume", "[kafka
     auto consumer = MakeConsumer(group, {}, nullptr, &commits);
     REQUIRE(consumer->subscribe({topic}) == RdKafka::ERR_NO_ERROR);
     std::set<std::string> seen;
-    REQUIRE(PollUntil({consumer.get()}, [&] { return seen.size() == 30; },
-                      std::chrono::seconds(60),
-                      [&](size_t, const ConsumedRecord& r) { seen.insert(r.value); }));
+    REQUIRE(PollUntil(
+        {consumer.get()}, [&] { return seen.size() == 30; }, std::chrono::seconds(60),
+        [&](size_t, const ConsumedRecord& r) { seen.insert(r.value); }));
     CHECK(Assigned(*consumer) == std::set<int32_t>{0, 1, 2});
 
     // Synchronous commit of explicit offsets (the next offset to read, per partition).
@@ -268,8 +269,8 @@ TEST_CASE("group subscribe, commit sync and async, committed(), resume", "[kafka
     PartitionList async_offsets;
     for (int32_t p = 0; p < kPartitions; ++p) async_offsets.Add(topic, p, 7);
     REQUIRE(consumer->commitAsync(async_offsets.Items()) == RdKafka::ERR_NO_ERROR);
-    REQUIRE(PollUntil({consumer.get()}, [&] { return commits.calls() > 0; },
-                      std::chrono::seconds(10)));
+    REQUIRE(PollUntil(
+        {consumer.get()}, [&] { return commits.calls() > 0; }, std::chrono::seconds(10)));
     CHECK(commits.err() == RdKafka::ERR_NO_ERROR);
     CHECK(commits.committed() == std::map<int32_t, int64_t>{{0, 7}, {1, 7}, {2, 7}});
     PartitionList after_async;
@@ -293,11 +294,13 @@ TEST_CASE("group subscribe, commit sync and async, committed(), resume", "[kafka
   auto resumed = MakeConsumer(group);
   REQUIRE(resumed->subscribe({topic}) == RdKafka::ERR_NO_ERROR);
   std::vector<ConsumedRecord> rest;
-  REQUIRE(PollUntil({resumed.get()}, [&] { return rest.size() >= 9; }, std::chrono::seconds(60),
-                    [&](size_t, const ConsumedRecord& r) { rest.push_back(r); }));
+  REQUIRE(PollUntil(
+      {resumed.get()}, [&] { return rest.size() >= 9; }, std::chrono::seconds(60),
+      [&](size_t, const ConsumedRecord& r) { rest.push_back(r); }));
   // Nothing more arrives.
-  PollUntil({resumed.get()}, [] { return false; }, std::chrono::milliseconds(1000),
-            [&](size_t, const ConsumedRecord& r) { rest.push_back(r); });
+  PollUntil(
+      {resumed.get()}, [] { return false; }, std::chrono::milliseconds(1000),
+      [&](size_t, const ConsumedRecord& r) { rest.push_back(r); });
   CHECK(rest.size() == 9);
   for (const ConsumedRecord& r : rest) CHECK(r.offset >= 7);
   resumed->close();
@@ -352,8 +355,9 @@ TEST_CASE("assign and seek to explicit offsets, offsetsForTimes", "[kafka]") {
   at_end.Add(topic, 0, RdKafka::Topic::OFFSET_END);
   REQUIRE(consumer->assign(at_end.Items()) == RdKafka::ERR_NO_ERROR);
   // Let the consumer resolve the end offset before producing.
-  PollUntil({consumer.get()}, [] { return false; }, std::chrono::milliseconds(1500),
-            [](size_t, const ConsumedRecord& r) { FAIL("unexpected record at " << r.offset); });
+  PollUntil(
+      {consumer.get()}, [] { return false; }, std::chrono::milliseconds(1500),
+      [](size_t, const ConsumedRecord& r) { FAIL("unexpected record at " << r.offset); });
   TestRecord late;
   late.key = "late";
   late.value = "after end";
@@ -386,11 +390,13 @@ TEST_CASE("watermark offsets: queried from the broker and cached by the consumer
 
   // get_watermark_offsets() answers from the last fetch response, without a request.
   PartitionList all;
-  all.Add(topic, 0, RdKafka::Topic::OFFSET_BEGINNING).Add(topic, 1, RdKafka::Topic::OFFSET_BEGINNING);
+  all.Add(topic, 0, RdKafka::Topic::OFFSET_BEGINNING)
+      .Add(topic, 1, RdKafka::Topic::OFFSET_BEGINNING);
   REQUIRE(consumer->assign(all.Items()) == RdKafka::ERR_NO_ERROR);
   size_t consumed = 0;
-  REQUIRE(PollUntil({consumer.get()}, [&] { return consumed == 10; }, std::chrono::seconds(30),
-                    [&](size_t, const ConsumedRecord&) { ++consumed; }));
+  REQUIRE(PollUntil(
+      {consumer.get()}, [&] { return consumed == 10; }, std::chrono::seconds(30),
+      [&](size_t, const ConsumedRecord&) { ++consumed; }));
   REQUIRE(consumer->get_watermark_offsets(topic, 0, &low, &high) == RdKafka::ERR_NO_ERROR);
   CHECK(high == 7);
   REQUIRE(consumer->get_watermark_offsets(topic, 1, &low, &high) == RdKafka::ERR_NO_ERROR);
@@ -399,8 +405,8 @@ TEST_CASE("watermark offsets: queried from the broker and cached by the consumer
 }
 
 TEST_CASE("rebalance splits partitions between two members of a group", "[kafka]") {
-  const std::string strategy = GENERATE(as<std::string>{}, "range", "roundrobin",
-                                        "cooperative-sticky");
+  const std::string strategy =
+      GENERATE(as<std::string>{}, "range", "roundrobin", "cooperative-sticky");
   INFO("partition.assignment.strategy=" << strategy);
   const std::string topic = UniqueName("compat-rebalance");
   const std::string group = UniqueName("compat-rebalance");
@@ -414,14 +420,14 @@ TEST_CASE("rebalance splits partitions between two members of a group", "[kafka]
   RebalanceRecorder rebalance_b;
   auto a = MakeConsumer(group, settings, &rebalance_a);
   REQUIRE(a->subscribe({topic}) == RdKafka::ERR_NO_ERROR);
-  REQUIRE(PollUntil({a.get()}, [&] { return Assigned(*a).size() == kPartitions; },
-                    std::chrono::seconds(30)));
+  REQUIRE(PollUntil(
+      {a.get()}, [&] { return Assigned(*a).size() == kPartitions; }, std::chrono::seconds(30)));
 
   auto b = MakeConsumer(group, settings, &rebalance_b);
   REQUIRE(b->subscribe({topic}) == RdKafka::ERR_NO_ERROR);
-  REQUIRE(PollUntil({a.get(), b.get()},
-                    [&] { return Assigned(*a).size() == 2 && Assigned(*b).size() == 2; },
-                    std::chrono::seconds(60)));
+  REQUIRE(PollUntil(
+      {a.get(), b.get()}, [&] { return Assigned(*a).size() == 2 && Assigned(*b).size() == 2; },
+      std::chrono::seconds(60)));
   const std::set<int32_t> of_a = Assigned(*a);
   const std::set<int32_t> of_b = Assigned(*b);
   std::set<int32_t> both = of_a;
@@ -437,18 +443,19 @@ TEST_CASE("rebalance splits partitions between two members of a group", "[kafka]
   Produce(topic, NumberedRecords(40, kPartitions));
   std::map<std::string, size_t> consumed_by;
   bool misrouted = false;
-  REQUIRE(PollUntil({a.get(), b.get()}, [&] { return consumed_by.size() == 40; },
-                    std::chrono::seconds(30), [&](size_t member, const ConsumedRecord& r) {
-                      const auto& owned = member == 0 ? of_a : of_b;
-                      if (owned.count(r.partition) == 0) misrouted = true;
-                      CHECK(consumed_by.emplace(r.value, member).second);
-                    }));
+  REQUIRE(PollUntil(
+      {a.get(), b.get()}, [&] { return consumed_by.size() == 40; }, std::chrono::seconds(30),
+      [&](size_t member, const ConsumedRecord& r) {
+        const auto& owned = member == 0 ? of_a : of_b;
+        if (owned.count(r.partition) == 0) misrouted = true;
+        CHECK(consumed_by.emplace(r.value, member).second);
+      }));
   CHECK_FALSE(misrouted);
 
   // When b leaves, a gets everything back.
   REQUIRE(b->close() == RdKafka::ERR_NO_ERROR);
-  REQUIRE(PollUntil({a.get()}, [&] { return Assigned(*a).size() == kPartitions; },
-                    std::chrono::seconds(30)));
+  REQUIRE(PollUntil(
+      {a.get()}, [&] { return Assigned(*a).size() == kPartitions; }, std::chrono::seconds(30)));
   a->close();
 }
 
@@ -481,15 +488,16 @@ TEST_CASE("transactions: commit, abort, read_committed, offsets in a transaction
   auto consumer = MakeConsumer(group);
   REQUIRE(consumer->subscribe({input}) == RdKafka::ERR_NO_ERROR);
   size_t consumed = 0;
-  REQUIRE(PollUntil({consumer.get()}, [&] { return consumed == 5; }, std::chrono::seconds(60),
-                    [&](size_t, const ConsumedRecord&) { ++consumed; }));
+  REQUIRE(PollUntil(
+      {consumer.get()}, [&] { return consumed == 5; }, std::chrono::seconds(60),
+      [&](size_t, const ConsumedRecord&) { ++consumed; }));
   REQUIRE(ok(producer->begin_transaction()));
   for (int i = 0; i < 5; ++i) produce("committed-" + std::to_string(i));
   PartitionList offsets;
   offsets.Add(input, 0, 5);
   std::unique_ptr<RdKafka::ConsumerGroupMetadata> group_metadata(consumer->groupMetadata());
-  REQUIRE(ok(producer->send_offsets_to_transaction(offsets.Items(), group_metadata.get(),
-                                                   kTimeoutMs)));
+  REQUIRE(
+      ok(producer->send_offsets_to_transaction(offsets.Items(), group_metadata.get(), kTimeoutMs)));
   REQUIRE(ok(producer->commit_transaction(kTimeoutMs)));
 
   REQUIRE(ok(producer->begin_transaction()));
@@ -509,8 +517,9 @@ TEST_CASE("transactions: commit, abort, read_committed, offsets in a transaction
     from_start.Add(output, 0, RdKafka::Topic::OFFSET_BEGINNING);
     REQUIRE(reader->assign(from_start.Items()) == RdKafka::ERR_NO_ERROR);
     std::vector<std::string> values;
-    PollUntil({reader.get()}, [] { return false; }, std::chrono::seconds(3),
-              [&](size_t, const ConsumedRecord& r) { values.push_back(r.value); });
+    PollUntil(
+        {reader.get()}, [] { return false; }, std::chrono::seconds(3),
+        [&](size_t, const ConsumedRecord& r) { values.push_back(r.value); });
     reader->close();
     return values;
   };

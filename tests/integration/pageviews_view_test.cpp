@@ -1,9 +1,9 @@
 // End to end: a Kafka topic → eddy (tumbling window, count + sum, RocksDB) → HTTP view and
 // /metrics, against the real broker; then a clean restart and a SIGKILL crash, after each
 // of which the counts must be exact (nothing lost, nothing counted twice).
-#include <catch2/catch.hpp>
 #include <simdjson.h>
 
+#include <catch2/catch.hpp>
 #include <map>
 #include <sstream>
 
@@ -24,7 +24,8 @@ using ViewWindows = std::map<std::string, WindowResult>;  // window start (RFC 3
 
 std::ostream& operator<<(std::ostream& out, const ViewWindows& windows) {
   out << "{";
-  for (const auto& [start, result] : windows) out << start << ": (" << result.count << ", " << result.total << ") ";
+  for (const auto& [start, result] : windows)
+    out << start << ": (" << result.count << ", " << result.total << ") ";
   return out << "}";
 }
 
@@ -43,10 +44,12 @@ std::optional<ViewWindows> QueryView(uint16_t port, const std::string& key) {
     int64_t count = 0;
     double total = 0;
     if (window["start"].get_string().get(start) != simdjson::SUCCESS) return std::nullopt;
-    if (window["aggregates"]["views"].get_int64().get(count) != simdjson::SUCCESS) return std::nullopt;
+    if (window["aggregates"]["views"].get_int64().get(count) != simdjson::SUCCESS)
+      return std::nullopt;
     if (window["aggregates"]["total_duration_ms"].get_double().get(total) != simdjson::SUCCESS) {
       int64_t integral = 0;
-      if (window["aggregates"]["total_duration_ms"].get_int64().get(integral) != simdjson::SUCCESS) return std::nullopt;
+      if (window["aggregates"]["total_duration_ms"].get_int64().get(integral) != simdjson::SUCCESS)
+        return std::nullopt;
       total = static_cast<double>(integral);
     }
     windows[std::string(start)] = {count, total};
@@ -72,8 +75,8 @@ std::optional<double> MetricValue(const std::string& metrics_text, const std::st
 }
 
 std::string PageView(const std::string& user, int duration_ms, const std::string& ts) {
-  return R"({"user":{"id":")" + user + R"("},"page":"/home","duration_ms":)" + std::to_string(duration_ms) +
-         R"(,"ts":")" + ts + R"("})";
+  return R"({"user":{"id":")" + user + R"("},"page":"/home","duration_ms":)" +
+         std::to_string(duration_ms) + R"(,"ts":")" + ts + R"("})";
 }
 
 TestRecord At(int32_t partition, std::string value) {
@@ -87,18 +90,28 @@ TestRecord At(int32_t partition, std::string value) {
 std::string Config(const std::string& topic, const std::string& group, const std::string& state_dir,
                    uint16_t port) {
   return "kafka:\n"
-         "  bootstrap.servers: " + KafkaBootstrap() + "\n"
-         "  group.id: " + group + "\n"
+         "  bootstrap.servers: " +
+         KafkaBootstrap() +
+         "\n"
+         "  group.id: " +
+         group +
+         "\n"
          "  session.timeout.ms: 6000\n"
          "state:\n"
-         "  dir: " + state_dir + "\n"
+         "  dir: " +
+         state_dir +
+         "\n"
          "  commit_interval: 50ms\n"
          "http:\n"
-         "  listen: 127.0.0.1:" + std::to_string(port) + "\n"
+         "  listen: 127.0.0.1:" +
+         std::to_string(port) +
+         "\n"
          "topologies:\n"
          "  - name: pageviews\n"
          "    source:\n"
-         "      topic: " + topic + "\n"
+         "      topic: " +
+         topic +
+         "\n"
          "      key:\n"
          "        field: user.id\n"
          "      timestamp:\n"
@@ -128,20 +141,21 @@ bool ViewEquals(uint16_t port, const std::string& key, const ViewWindows& expect
 
 }  // namespace
 
-TEST_CASE("a topic becomes an exact windowed view over HTTP, across restart and crash", "[eddy][kafka]") {
+TEST_CASE("a topic becomes an exact windowed view over HTTP, across restart and crash",
+          "[eddy][kafka]") {
   const std::string topic = UniqueName("pageviews");
   CreateTopic(topic, 3);
   const std::string state_dir = MakeTempDir("eddy-state");
   const uint16_t port = FreePort();
-  const std::string config = WriteTempFile("eddy.yaml", Config(topic, UniqueName("eddy-group"), state_dir, port));
+  const std::string config =
+      WriteTempFile("eddy.yaml", Config(topic, UniqueName("eddy-group"), state_dir, port));
 
   Produce(topic, {
                      At(0, PageView("alice", 100, "2026-11-25T10:00:05Z")),
                      At(0, PageView("alice", 200, "2026-11-25T10:00:30Z")),
                      At(1, PageView("alice", 50, "2026-11-25T10:00:50.250+00:00")),
                      At(1, PageView("alice", 10, "2026-11-25T11:01:10+01:00")),  // 10:01:10Z
-                     At(2, PageView("bob", 7, "2026-11-25T10:00:01Z")),
-                     At(2, "{not json"),
+                     At(2, PageView("bob", 7, "2026-11-25T10:00:01Z")), At(2, "{not json"),
                      At(2, R"({"page":"/no-user","duration_ms":1,"ts":"2026-11-25T10:00:02Z"})"),
                      At(0, PageView("alice", 1, "2026-11-25T10:05:00Z")),
                      At(0, PageView("alice", 1000, "2026-11-25T10:00:20Z")),  // late: window closed
@@ -200,8 +214,9 @@ TEST_CASE("a topic becomes an exact windowed view over HTTP, across restart and 
       alice["2026-11-25T10:05:00.000Z"] = {3, 6};
       CHECK(Eventually(30s, [&] { return ViewEquals(port, "alice", alice); }));
       eddy.Kill();
-      Produce(topic, {At(2, PageView("bob", 1, "2026-11-25T10:05:45Z")),
-                      At(2, PageView("bob", 1000, "2026-11-25T10:00:59Z"))});  // late after the crash too
+      Produce(topic,
+              {At(2, PageView("bob", 1, "2026-11-25T10:05:45Z")),
+               At(2, PageView("bob", 1000, "2026-11-25T10:00:59Z"))});  // late after the crash too
       bob["2026-11-25T10:05:00.000Z"] = {1, 1};
       EddyProcess restarted(config, port);
       REQUIRE(restarted.WaitReady(60s));
@@ -210,7 +225,8 @@ TEST_CASE("a topic becomes an exact windowed view over HTTP, across restart and 
       std::this_thread::sleep_for(1s);
       CHECK(QueryView(port, "alice") == alice);
       CHECK(QueryView(port, "bob") == bob);
-      CHECK(MetricValue(HttpGet(port, "/metrics").body, "eddy_late_records_dropped_total", {}) == 1.0);
+      CHECK(MetricValue(HttpGet(port, "/metrics").body, "eddy_late_records_dropped_total", {}) ==
+            1.0);
       CHECK(restarted.Terminate(20s) == 0);
     }
   }

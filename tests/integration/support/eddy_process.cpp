@@ -5,11 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -43,7 +43,8 @@ HttpReply HttpGet(uint16_t port, const std::string& target) {
 
 uint16_t FreePort() {
   asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::acceptor acceptor(io,
+                                   asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   return acceptor.local_endpoint().port();
 }
 
@@ -69,7 +70,8 @@ EddyProcess::EddyProcess(std::string config_path, uint16_t http_port) : http_por
       dup2(log, STDOUT_FILENO);
       dup2(log, STDERR_FILENO);
     }
-    execl(EDDY_BINARY, EDDY_BINARY, "run", "--config", config_path.c_str(), static_cast<char*>(nullptr));
+    execl(EDDY_BINARY, EDDY_BINARY, "run", "--config", config_path.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
 }
@@ -91,7 +93,8 @@ bool EddyProcess::Running() {
 }
 
 bool EddyProcess::WaitReady(std::chrono::milliseconds timeout) {
-  return Eventually(timeout, [&] { return Running() && HttpGet(http_port_, "/readyz").status == 200; });
+  return Eventually(timeout,
+                    [&] { return Running() && HttpGet(http_port_, "/readyz").status == 200; });
 }
 
 int EddyProcess::Terminate(std::chrono::milliseconds timeout) {

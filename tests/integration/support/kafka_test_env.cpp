@@ -18,7 +18,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kRequestTimeoutMs = 10000;
 
-[[noreturn]] void Fail(const std::string& what) { throw std::runtime_error(what); }
+[[noreturn]] void Fail(const std::string& what) {
+  throw std::runtime_error(what);
+}
 
 std::string Trim(std::string s) {
   const auto first = s.find_first_not_of(" \t\r\n");
@@ -161,8 +163,9 @@ void CreateTopic(const std::string& topic, int partitions) {
   if (count != 1) Fail("CreateTopics " + topic + ": " + std::to_string(count) + " results");
   if (rd_kafka_topic_result_error(results[0]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* message = rd_kafka_topic_result_error_string(results[0]);
-    Fail("CreateTopics " + topic + ": " + rd_kafka_err2name(rd_kafka_topic_result_error(results[0])) +
-         ": " + (message != nullptr ? message : ""));
+    Fail("CreateTopics " + topic + ": " +
+         rd_kafka_err2name(rd_kafka_topic_result_error(results[0])) + ": " +
+         (message != nullptr ? message : ""));
   }
 
   // The controller has committed the topic; the broker's metadata cache follows shortly.
@@ -210,8 +213,10 @@ void Produce(const std::string& topic, const std::vector<TestRecord>& records,
   const auto flushed = producer->flush(30000);
   std::string fatal;
   if (producer->fatal_error(fatal) != RdKafka::ERR_NO_ERROR) Fail("producer fatal error: " + fatal);
-  if (flushed != RdKafka::ERR_NO_ERROR) Fail("flush to " + topic + ": " + RdKafka::err2str(flushed));
-  if (!tracker.first_error().empty()) Fail("delivery to " + topic + " failed: " + tracker.first_error());
+  if (flushed != RdKafka::ERR_NO_ERROR)
+    Fail("flush to " + topic + ": " + RdKafka::err2str(flushed));
+  if (!tracker.first_error().empty())
+    Fail("delivery to " + topic + " failed: " + tracker.first_error());
   if (tracker.reported() != records.size()) {
     Fail("delivery reports: " + std::to_string(tracker.reported()) + " of " +
          std::to_string(records.size()));
@@ -261,7 +266,8 @@ std::unique_ptr<RdKafka::KafkaConsumer> MakeConsumer(const std::string& group,
       conf->set("offset_commit_cb", commit_cb, errstr) != RdKafka::Conf::CONF_OK) {
     Fail("offset_commit_cb: " + errstr);
   }
-  std::unique_ptr<RdKafka::KafkaConsumer> consumer(RdKafka::KafkaConsumer::create(conf.get(), errstr));
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), errstr));
   if (!consumer) Fail("cannot create consumer: " + errstr);
   return consumer;
 }
@@ -295,7 +301,9 @@ std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t c
   return records;
 }
 
-PartitionList::~PartitionList() { RdKafka::TopicPartition::destroy(list_); }
+PartitionList::~PartitionList() {
+  RdKafka::TopicPartition::destroy(list_);
+}
 
 PartitionList& PartitionList::Add(const std::string& topic, int32_t partition, int64_t offset) {
   list_.push_back(RdKafka::TopicPartition::create(topic, partition, offset));

@@ -78,9 +78,9 @@ std::unique_ptr<RdKafka::KafkaConsumer> MakeConsumer(const std::string& group,
 // Reads `count` records of `topic` from the beginning of every partition, without committing
 // anything (explicit assignment, throw-away group id). Throws if fewer than `count` arrive
 // within `timeout`; returns them ordered by partition, then offset.
-std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t count,
-                                              std::chrono::milliseconds timeout =
-                                                  std::chrono::seconds(30));
+std::vector<ConsumedRecord> ReadFromBeginning(
+    const std::string& topic, size_t count,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Owns a list of TopicPartition objects (librdkafka's C++ API hands them out as raw
 // pointers that the caller must destroy).

@@ -914,8 +914,8 @@ TEST_CASE("a record a later step cannot use changes no step of the topology",
               "      - name: counts\n"
               "        window: {type: tumbling, size: 1m}\n"
               "        aggregates: [{name: views, function: count}]\n");
-  yaml.replace(yaml.find("        from: per_minute"), std::string("        from: per_minute").size(),
-               "        from: counts");
+  yaml.replace(yaml.find("        from: per_minute"),
+               std::string("        from: per_minute").size(), "        from: counts");
   Instance eddy(dir.path(), yaml);
   FixtureSource source;
   AppendPageview(source, 0, "alice", kTen, 10);
@@ -927,9 +927,8 @@ TEST_CASE("a record a later step cannot use changes no step of the topology",
   CHECK(run.views.at("alice") ==
         R"({"view":"views_per_minute","key":"alice","windows":[{"start":")" +
             codec::FormatRfc3339Millis(kTen) + R"(","end":")" +
-            codec::FormatRfc3339Millis(kTen + kMinute) + R"(","start_ms":)" +
-            std::to_string(kTen) + R"(,"end_ms":)" + std::to_string(kTen + kMinute) +
-            R"(,"aggregates":{"views":1}}]})");
+            codec::FormatRfc3339Millis(kTen + kMinute) + R"(","start_ms":)" + std::to_string(kTen) +
+            R"(,"end_ms":)" + std::to_string(kTen + kMinute) + R"(,"aggregates":{"views":1}}]})");
 }
 
 }  // namespace

@@ -1,17 +1,17 @@
 // The eddy command line, driven in-process through runtime::Main with stdout/stderr
 // captured: exit codes and what a user reads.
-#include <catch2/catch.hpp>
+#include "runtime/cli.h"
+
 #include <unistd.h>
 
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include "runtime/cli.h"
 
 namespace {
 
@@ -62,7 +62,8 @@ CliResult RunCli(std::vector<std::string> args) {
 }
 
 std::string WriteConfig(const std::string& name, const std::string& text) {
-  const auto path = std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()) + ".yaml");
+  const auto path =
+      std::filesystem::temp_directory_path() / (name + "-" + std::to_string(getpid()) + ".yaml");
   std::ofstream(path) << text;
   return path.string();
 }
@@ -103,12 +104,14 @@ TEST_CASE("eddy validate names file:line:column and suggests the key for a missp
   REQUIRE(at != std::string::npos);
   text.replace(at, std::string("          size: 1m").size(), "          sise: 1m");
   // Line and column of the misspelled key, computed from the text itself.
-  const int line = static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n')) + 1;
+  const int line =
+      static_cast<int>(std::count(text.begin(), text.begin() + static_cast<long>(at), '\n')) + 1;
   const std::string path = WriteConfig("misspelled", text);
 
   CliResult result = RunCli({"validate", path});
   CHECK(result.exit_code == 3);
-  CHECK_THAT(result.err, Catch::Contains(path + ":" + std::to_string(line) + ":11: error: unknown key 'sise'"));
+  CHECK_THAT(result.err,
+             Catch::Contains(path + ":" + std::to_string(line) + ":11: error: unknown key 'sise'"));
   CHECK_THAT(result.err, Catch::Contains("did you mean 'size'?"));
   // The run command refuses the same file with the same diagnostics, before touching Kafka.
   CliResult run = RunCli({"run", "--config", path});
@@ -122,7 +125,8 @@ TEST_CASE("eddy validate checks kafka properties against librdkafka", "[cli]") {
   const std::string anchor = "  group.id: ${EDDY_GROUP_ID:-eddy-pageviews}\n";
   const auto at = text.find(anchor);
   REQUIRE(at != std::string::npos);
-  text.insert(at + anchor.size(), "  fetch.wait.max.ms: soon\n  enable.auto.commit: true\n  no.such.property: 1\n");
+  text.insert(at + anchor.size(),
+              "  fetch.wait.max.ms: soon\n  enable.auto.commit: true\n  no.such.property: 1\n");
   const std::string path = WriteConfig("kafka-props", text);
   CliResult result = RunCli({"validate", path});
   CHECK(result.exit_code == 3);
