@@ -124,6 +124,30 @@ class JsonRecordDecoder::Impl {
     return Status::Ok();
   }
 
+  // Finds the element at `path` without allocating: false if it is missing (or the path goes
+  // through a non-object). The record must be usable (CheckRecord() ok) and path non-empty.
+  bool Lookup(const FieldPath& path, dom::element& out) const {
+    dom::element current = root_;
+    for (const std::string& segment : path) {
+      dom::object object;
+      if (current.get(object) != simdjson::SUCCESS) return false;
+      if (object.at_key(segment).get(current) != simdjson::SUCCESS) return false;
+    }
+    out = current;
+    return true;
+  }
+
+  // OK when a record is parsed and is a JSON object, so that fields can be looked up.
+  Status CheckRecord() const {
+    if (!parsed_) {
+      return Status::InvalidArgument("no record value parsed (the last Parse failed)");
+    }
+    if (root_.type() != dom::element_type::OBJECT) {
+      return Status::InvalidArgument("record value is not a JSON object");
+    }
+    return Status::Ok();
+  }
+
   // Finds the element at `path`. Missing fields (including paths through non-objects) are
   // NotFound; a document that is not an object, or no parsed document, is InvalidArgument.
   Status Find(const FieldPath& path, dom::element& out) const {
@@ -240,6 +264,46 @@ Result<std::string> JsonRecordDecoder::String(const FieldPath& path) {
 bool JsonRecordDecoder::Has(const FieldPath& path) {
   dom::element value;
   return impl_->Find(path, value).ok();
+}
+
+Result<FieldValue> JsonRecordDecoder::Field(const FieldPath& path) const {
+  EDDY_RETURN_IF_ERROR(impl_->CheckRecord());
+  if (path.empty()) return Status::InvalidArgument("field path is empty");
+  FieldValue out;
+  dom::element value;
+  if (!impl_->Lookup(path, value)) return out;  // kMissing
+  switch (value.type()) {
+    case dom::element_type::NULL_VALUE:
+      out.kind = FieldValue::Kind::kNull;
+      break;
+    case dom::element_type::BOOL:
+      out.kind = FieldValue::Kind::kBool;
+      out.boolean = value.get_bool().value_unsafe();
+      break;
+    case dom::element_type::INT64:
+      out.kind = FieldValue::Kind::kInt64;
+      out.int64 = value.get_int64().value_unsafe();
+      break;
+    case dom::element_type::UINT64:
+      out.kind = FieldValue::Kind::kUint64;
+      out.uint64 = value.get_uint64().value_unsafe();
+      break;
+    case dom::element_type::DOUBLE:
+      out.kind = FieldValue::Kind::kDouble;
+      out.number = value.get_double().value_unsafe();
+      break;
+    case dom::element_type::STRING:
+      out.kind = FieldValue::Kind::kString;
+      out.string = value.get_string().value_unsafe();
+      break;
+    case dom::element_type::OBJECT:
+      out.kind = FieldValue::Kind::kObject;
+      break;
+    case dom::element_type::ARRAY:
+      out.kind = FieldValue::Kind::kArray;
+      break;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,19 @@ using FieldPath = std::vector<std::string>;
 // InvalidArgument naming its byte offset). Keys containing '.' cannot be addressed.
 Result<FieldPath> ParseFieldPath(std::string_view text);
 
+// One field of a parsed record, as Field() finds it. `string` points into the decoder's buffer
+// and is valid until the next Parse() on the same decoder. Objects and arrays are only
+// markers: their contents are not exposed.
+struct FieldValue {
+  enum class Kind { kMissing, kNull, kBool, kInt64, kUint64, kDouble, kString, kObject, kArray };
+  Kind kind = Kind::kMissing;
+  bool boolean = false;     // kBool
+  int64_t int64 = 0;        // kInt64
+  uint64_t uint64 = 0;      // kUint64: only integers above INT64_MAX (simdjson's rule)
+  double number = 0;        // kDouble
+  std::string_view string;  // kString
+};
+
 // A parsed JSON document. Valid until the next Parse() on the same decoder.
 class JsonRecordDecoder {
  public:
@@ -49,6 +62,13 @@ class JsonRecordDecoder {
   Result<std::string> String(const FieldPath& path);
   // True if the field exists (any type, including null).
   bool Has(const FieldPath& path);
+
+  // The field as whatever JSON type it has, for generic readers (the expression evaluator).
+  // Unlike the accessors above, a missing field (or a path through a non-object) is not an
+  // error but Kind::kMissing, and nothing is allocated on any successful path: it is meant
+  // for per-record hot paths. Errors (InvalidArgument, as above): no parsed record, the
+  // record is not a JSON object, or the path is empty.
+  Result<FieldValue> Field(const FieldPath& path) const;
 
  private:
   class Impl;
