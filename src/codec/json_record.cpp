@@ -530,3 +530,16 @@ std::string FormatRfc3339Millis(int64_t epoch_millis) {
 }
 
 }  // namespace eddy::codec
+
+// ---------------------------------------------------------------------------------------------
+// Raw JSON of a field
+
+namespace eddy::codec {
+
+Result<std::string> JsonRecordDecoder::RawJson(const FieldPath& path) {
+  dom::element value;
+  EDDY_RETURN_IF_ERROR(impl_->Find(path, value));
+  return simdjson::minify(value);
+}
+
+}  // namespace eddy::codec

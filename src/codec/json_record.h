@@ -70,6 +70,12 @@ class JsonRecordDecoder {
   // record is not a JSON object, or the path is empty.
   Result<FieldValue> Field(const FieldPath& path) const;
 
+  // The field's value as minified JSON text (any type: "\"a\"", "1.5", "true", "null",
+  // "{\"k\":[1,2]}"), re-serialized by simdjson: insignificant whitespace is dropped, string
+  // escapes are normalised (so equal values give equal text) and numbers may be respelled
+  // ("1.50" becomes "1.5", "1E2" becomes "100.0"). Missing → NotFound, like the accessors above.
+  Result<std::string> RawJson(const FieldPath& path);
+
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;

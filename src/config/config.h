@@ -83,21 +83,49 @@ struct SourceConfig {
   SourceLocation location;
 };
 
-enum class AggregateFunction { kCount, kSum };
+// What an aggregate computes; engine/aggregates.h has the exact semantics.
+enum class AggregateFunction {
+  kCount,
+  kSum,
+  kMin,
+  kMax,
+  kAvg,
+  kCountDistinct,
+  kFirst,
+  kLast,
+  kLatest,
+};
+
+// How count_distinct counts.
+enum class DistinctMode {
+  kExact,        // keeps every distinct value: state grows with cardinality
+  kApproximate,  // HyperLogLog sketch: fixed size, ~0.8% standard error
+};
 
 struct AggregateConfig {
   std::string name;  // unique within its step; [A-Za-z_][A-Za-z0-9_]*
   AggregateFunction function = AggregateFunction::kCount;
-  std::vector<std::string> field_path;  // kSum: non-empty; kCount: empty
+  std::vector<std::string> field_path;  // kCount: empty; every other function: non-empty
   std::string field_path_text;
+  DistinctMode distinct_mode = DistinctMode::kExact;  // kCountDistinct; kExact for the others
   SourceLocation location;
 };
 
 struct WindowConfig {
-  enum class Kind { kTumbling };
+  enum class Kind { kTumbling, kHopping };
   Kind kind = Kind::kTumbling;
-  std::chrono::milliseconds size{0};   // > 0
-  std::chrono::milliseconds grace{0};  // >= 0
+  std::chrono::milliseconds size{0};     // > 0
+  std::chrono::milliseconds advance{0};  // 0 < advance <= size; == size for tumbling
+  std::chrono::milliseconds grace{0};    // >= 0
+  // A window's state is purged once start + retention <= stream time (as Kafka Streams'
+  // window stores). >= size + grace, so only closed windows go; default max(size + grace, 24h) (Kafka Streams' default window retention).
+  std::chrono::milliseconds retention{0};
+};
+
+// When a windowed step's results become visible downstream (views, sinks).
+enum class EmitMode {
+  kOnUpdate,  // every change, as soon as it is committed
+  kFinal,     // once per window, when it closes (end + grace <= stream time)
 };
 
 // A named processing step. Today: a windowed aggregation fed by the topology's source.
@@ -105,6 +133,7 @@ struct StepConfig {
   std::string name;  // unique within the topology; [A-Za-z0-9_.-]+
   WindowConfig window;
   std::vector<AggregateConfig> aggregates;  // non-empty
+  EmitMode emit = EmitMode::kOnUpdate;
   SourceLocation location;
 };
 

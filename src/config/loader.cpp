@@ -53,9 +53,9 @@ const std::vector<std::string> kTopologyKeys = {"name", "source", "steps", "view
 const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timestamp"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
-const std::vector<std::string> kStepKeys = {"name", "window", "aggregates"};
-const std::vector<std::string> kWindowKeys = {"type", "size", "grace"};
-const std::vector<std::string> kAggregateKeys = {"name", "function", "field"};
+const std::vector<std::string> kStepKeys = {"name", "window", "aggregates", "emit"};
+const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
+const std::vector<std::string> kAggregateKeys = {"name", "function", "field", "mode"};
 const std::vector<std::string> kViewKeys = {"name", "from"};
 const std::vector<std::string> kRequiredKafkaProperties = {"bootstrap.servers", "group.id"};
 
@@ -640,6 +640,11 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
     if (auto s = ReadName(*name)) out.name = std::move(*s);
   }
   if (const Value* window = Require(*map, "window")) ParseWindow(*window, out.window);
+  if (const Value* emit = map->Find("emit")) {
+    static const std::vector<EnumOption<EmitMode>> kModes = {{"update", EmitMode::kOnUpdate},
+                                                             {"final", EmitMode::kFinal}};
+    if (const auto mode = ReadEnum(*emit, kModes)) out.emit = *mode;
+  }
   if (const Value* aggregates = Require(*map, "aggregates")) {
     if (const auto items = ReadList(*aggregates, "aggregate", "aggregates", false)) {
       std::map<std::string, SourceLocation> names;
@@ -664,16 +669,55 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
 void Loader::ParseWindow(const Value& v, WindowConfig& out) {
   const auto map = ReadMap(v, "window", &kWindowKeys);
   if (!map) return;
+  std::optional<WindowConfig::Kind> kind;
   if (const Value* type = Require(*map, "type")) {
     static const std::vector<EnumOption<WindowConfig::Kind>> kKinds = {
-        {"tumbling", WindowConfig::Kind::kTumbling}};
-    if (const auto k = ReadEnum(*type, kKinds, {"hopping", "sliding", "session"})) out.kind = *k;
+        {"tumbling", WindowConfig::Kind::kTumbling}, {"hopping", WindowConfig::Kind::kHopping}};
+    kind = ReadEnum(*type, kKinds, {"sliding", "session"});
+    if (kind) out.kind = *kind;
   }
+  bool size_ok = false;
   if (const Value* size = Require(*map, "size")) {
-    if (const auto d = ReadDuration(*size, /*allow_zero=*/false)) out.size = *d;
+    if (const auto d = ReadDuration(*size, /*allow_zero=*/false)) {
+      out.size = *d;
+      size_ok = true;
+    }
   }
+  const Value* advance = map->Find("advance");
+  if (kind == WindowConfig::Kind::kHopping) {
+    if (advance == nullptr) {
+      Error(map->location,
+            "missing required key 'advance' in window (a hopping window starts every 'advance' "
+            "and lasts 'size')");
+    } else if (const auto d = ReadDuration(*advance, /*allow_zero=*/false)) {
+      out.advance = *d;
+      if (size_ok && *d > out.size) {
+        Error(advance->location, "window advance: must not exceed the window size (" +
+                                     std::to_string(out.size.count()) + "ms); got " +
+                                     std::to_string(d->count()) + "ms");
+      }
+    }
+  } else if (advance != nullptr && kind == WindowConfig::Kind::kTumbling) {
+    Error(advance->key_location,
+          "window: 'advance' applies only to hopping windows; a tumbling window advances by its "
+          "size");
+  }
+  if (kind == WindowConfig::Kind::kTumbling) out.advance = out.size;
   if (const Value* grace = map->Find("grace")) {
     if (const auto d = ReadDuration(*grace, /*allow_zero=*/true)) out.grace = *d;
+  }
+  out.retention = std::max(out.size + out.grace, std::chrono::milliseconds(24 * 3600 * 1000));
+  if (const Value* retention = map->Find("retention")) {
+    if (const auto d = ReadDuration(*retention, /*allow_zero=*/false)) {
+      out.retention = *d;
+      if (*d < out.size + out.grace) {
+        Error(retention->location,
+              "window retention: must be at least size + grace (" +
+                  std::to_string((out.size + out.grace).count()) +
+                  "ms), or windows would be purged before they close; got " +
+                  std::to_string(d->count()) + "ms");
+      }
+    }
   }
 }
 
@@ -695,25 +739,62 @@ SourceLocation Loader::ParseAggregate(const Value& v, AggregateConfig& out) {
       }
     }
   }
-  std::optional<AggregateFunction> function;
+  // Name and what it does with its field (for "missing 'field'" errors), in documentation order.
+  struct FunctionInfo {
+    EnumOption<AggregateFunction> option;
+    const char* what;
+  };
+  static const std::vector<FunctionInfo> kFunctions = {
+      {{"count", AggregateFunction::kCount}, "counts records"},
+      {{"sum", AggregateFunction::kSum}, "adds up a numeric field"},
+      {{"min", AggregateFunction::kMin}, "takes the smallest value of a numeric field"},
+      {{"max", AggregateFunction::kMax}, "takes the largest value of a numeric field"},
+      {{"avg", AggregateFunction::kAvg}, "averages a numeric field"},
+      {{"count_distinct", AggregateFunction::kCountDistinct},
+       "counts the distinct values of a field"},
+      {{"first", AggregateFunction::kFirst}, "keeps a field of the earliest record"},
+      {{"last", AggregateFunction::kLast}, "keeps a field of the last record in event time"},
+      {{"latest", AggregateFunction::kLatest},
+       "keeps a field of the most recently processed record"},
+  };
+  const FunctionInfo* function = nullptr;
   if (const Value* f = Require(*map, "function")) {
-    static const std::vector<EnumOption<AggregateFunction>> kFunctions = {
-        {"count", AggregateFunction::kCount}, {"sum", AggregateFunction::kSum}};
-    function = ReadEnum(*f, kFunctions);
-    if (function) out.function = *function;
+    static const std::vector<EnumOption<AggregateFunction>> kOptions = [] {
+      std::vector<EnumOption<AggregateFunction>> options;
+      for (const FunctionInfo& info : kFunctions) options.push_back(info.option);
+      return options;
+    }();
+    if (const auto value = ReadEnum(*f, kOptions)) {
+      out.function = *value;
+      for (const FunctionInfo& info : kFunctions) {
+        if (info.option.value == *value) function = &info;
+      }
+    }
   }
   const Value* field = map->Find("field");
-  if (function == AggregateFunction::kCount && field != nullptr) {
+  if (function != nullptr && function->option.value == AggregateFunction::kCount &&
+      field != nullptr) {
     Error(field->key_location,
           "aggregate: 'field' is not allowed with function 'count', which counts records; "
           "remove it (or use 'sum' to add up a field)");
-  } else if (function == AggregateFunction::kSum && field == nullptr) {
-    Error(map->location,
-          "missing required key 'field' in aggregate (function 'sum' adds up a numeric field)");
+  } else if (function != nullptr && function->option.value != AggregateFunction::kCount &&
+             field == nullptr) {
+    Error(map->location, "missing required key 'field' in aggregate (function " +
+                             Quote(function->option.name) + " " + function->what + ")");
   } else if (field != nullptr) {
     if (auto path = ReadFieldPath(*field)) {
       out.field_path = std::move(path->segments);
       out.field_path_text = std::move(path->text);
+    }
+  }
+  if (const Value* mode = map->Find("mode")) {
+    if (function != nullptr && function->option.value == AggregateFunction::kCountDistinct) {
+      static const std::vector<EnumOption<DistinctMode>> kModes = {
+          {"exact", DistinctMode::kExact}, {"approximate", DistinctMode::kApproximate}};
+      if (const auto m = ReadEnum(*mode, kModes)) out.distinct_mode = *m;
+    } else if (function != nullptr) {
+      Error(mode->key_location, "aggregate: 'mode' applies only to function 'count_distinct'; " +
+                                    Quote(function->option.name) + " has no modes");
     }
   }
   return name_location;

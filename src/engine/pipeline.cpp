@@ -77,6 +77,7 @@ Status Pipeline::Commit() {
   std::vector<PartitionOffset> progressed;
   for (auto& topology : topologies_) EDDY_RETURN_IF_ERROR(topology->FlushTo(batch, progressed));
   if (batch.Count() > 0) EDDY_RETURN_IF_ERROR(db_.Write(batch));
+  for (auto& topology : topologies_) topology->OnCommitted();
   const auto committed = Clock::now();
   commits_.Increment();
   commit_duration_.Observe(std::chrono::duration<double>(committed - started).count());

@@ -24,12 +24,13 @@ constexpr uint64_t kLogEvery = 10'000;
 }  // namespace
 
 Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
-                   metrics::Metrics& metrics)
+                   metrics::Metrics& metrics, state::WindowRetention* retention)
     : name_(config.name),
       topic_(config.source.topic),
       key_spec_(config.source.key),
       timestamp_spec_(config.source.timestamp),
       db_(db),
+      retention_(retention),
       processed_(metrics.records_processed.Add({{"topology", config.name}})) {
   for (int reason = 0; reason <= static_cast<int>(FailureReason::kInvalidField); ++reason) {
     failed_[static_cast<FailureReason>(reason)] =
@@ -38,13 +39,15 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
 }
 
 Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig& config,
-                                                   state::StateDb& db, metrics::Metrics& metrics) {
-  std::unique_ptr<Topology> topology(new Topology(config, db, metrics));
+                                                   state::StateDb& db, metrics::Metrics& metrics,
+                                                   state::WindowRetention* retention) {
+  std::unique_ptr<Topology> topology(new Topology(config, db, metrics, retention));
   state::WriteBatch new_definitions;
   for (const config::StepConfig& step : config.steps) {
     const std::string store = config.name + "." + step.name;
     auto& late = metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
     auto op = std::make_unique<WindowAggregate>(store, step, db, late);
+    if (retention != nullptr) retention->RegisterStore(store, step.window.retention.count());
 
     const std::string meta_key = state::EncodeStoreMetaKey(store);
     const std::string fingerprint = op->DefinitionFingerprint();
@@ -72,9 +75,10 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     }
     const config::StepConfig& step_config =
         config.steps[static_cast<size_t>(step - topology->steps_.begin())];
-    topology->views_.push_back(std::make_unique<View>(
-        view.name, config.name, view.from, (*step)->store(), step_config.window.size.count(),
-        (*step)->aggregates(), db, topology->owned_));
+    ViewSpec spec{view.name,        config.name,        config.source.topic, view.from,
+                  (*step)->store(), step_config.window, step_config.emit};
+    topology->views_.push_back(
+        std::make_unique<View>(std::move(spec), (*step)->aggregates(), db, topology->owned_));
   }
   return topology;
 }
@@ -92,6 +96,11 @@ Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
                               std::to_string(partition));
     progress_state.next_offset = progress->next_offset;
     progress_state.context.stream_time_ms = progress->stream_time_ms;
+    if (retention_ != nullptr && progress->stream_time_ms != INT64_MIN) {
+      for (const auto& step : steps_) {
+        retention_->AdvanceStreamTime(step->store(), partition, progress->stream_time_ms);
+      }
+    }
     resume = progress->next_offset;
   }
   partitions_[partition] = progress_state;
@@ -207,9 +216,22 @@ Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>&
     batch.Put(state::EncodeProgressKey(name_, topic_, partition),
               state::EncodeProgress({progress.next_offset, progress.context.stream_time_ms}));
     progressed.push_back({{topic_, partition}, progress.next_offset});
+    flushed_stream_times_.emplace_back(partition, progress.context.stream_time_ms);
     progress.dirty = false;
   }
   return Status::Ok();
+}
+
+void Topology::OnCommitted() {
+  if (retention_ != nullptr) {
+    for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
+      if (stream_time_ms == INT64_MIN) continue;
+      for (const auto& step : steps_) {
+        retention_->AdvanceStreamTime(step->store(), partition, stream_time_ms);
+      }
+    }
+  }
+  flushed_stream_times_.clear();
 }
 
 }  // namespace eddy::engine

@@ -28,6 +28,7 @@
 #include "engine/window_aggregate.h"
 #include "metrics/metrics.h"
 #include "state/state_db.h"
+#include "state/window_retention.h"
 
 namespace eddy::engine {
 
@@ -35,8 +36,11 @@ class Topology {
  public:
   // Builds the steps and views and checks stored step definitions against the config
   // (state written by another definition of a step is an error, not silently misread).
+  // `retention` (may be null: nothing is purged) learns each window store's retention now
+  // and the partitions' committed stream times in OnCommitted.
   static Result<std::unique_ptr<Topology>> Create(const config::TopologyConfig& config,
-                                                  state::StateDb& db, metrics::Metrics& metrics);
+                                                  state::StateDb& db, metrics::Metrics& metrics,
+                                                  state::WindowRetention* retention = nullptr);
 
   const std::string& name() const { return name_; }
   const std::string& topic() const { return topic_; }
@@ -55,6 +59,10 @@ class Topology {
   // Stages dirty state and the progress of every partition that moved since the last flush
   // into `batch`, and appends those partitions' next offsets to `progressed`.
   Status FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>& progressed);
+  // The batch of the last FlushTo is durably written: publish its stream times to the
+  // window retention (purging on an uncommitted stream time could lose state a replay
+  // after a crash still needs).
+  void OnCommitted();
 
   const std::vector<std::unique_ptr<View>>& views() const { return views_; }
 
@@ -72,7 +80,8 @@ class Topology {
     kInvalidField
   };
 
-  Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics);
+  Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics,
+           state::WindowRetention* retention);
   Result<int64_t> EventTime(const Record& record);
   void CountFailure(FailureReason reason, const Record& record, const Status& status);
 
@@ -82,6 +91,7 @@ class Topology {
   const config::KeySpec key_spec_;
   const config::TimestampSpec timestamp_spec_;
   state::StateDb& db_;
+  state::WindowRetention* const retention_;  // may be null
   std::vector<std::unique_ptr<WindowAggregate>> steps_;
   std::vector<std::unique_ptr<View>> views_;
   OwnedPartitions owned_;  // thread-safe; read by views
@@ -91,6 +101,7 @@ class Topology {
   // Processing thread only.
   codec::JsonRecordDecoder decoder_;
   std::map<int32_t, PartitionProgressState> partitions_;
+  std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
   uint64_t failures_logged_ = 0;
 };
 

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "config/config.h"
 #include "engine/aggregates.h"
 #include "state/state_db.h"
 
@@ -35,28 +36,39 @@ class OwnedPartitions {
   std::set<int32_t> partitions_;  // guarded by mutex_
 };
 
+// What a view reads: one windowed step of one topology.
+struct ViewSpec {
+  std::string name;
+  std::string topology;
+  std::string topic;  // the topology's source topic (its progress entries are keyed by it)
+  std::string step;
+  std::string store;
+  config::WindowConfig window;
+  config::EmitMode emit = config::EmitMode::kOnUpdate;
+};
+
 class View {
  public:
-  View(std::string name, std::string topology, std::string step, std::string store,
-       int64_t window_size_ms, const AggregateSet& aggregates, const state::StateDb& db,
+  View(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
        const OwnedPartitions& owned);
 
-  const std::string& name() const { return name_; }
-  const std::string& topology() const { return topology_; }
-  const std::string& step() const { return step_; }
+  const std::string& name() const { return spec_.name; }
+  const std::string& topology() const { return spec_.topology; }
+  const std::string& step() const { return spec_.step; }
+  config::EmitMode emit() const { return spec_.emit; }
 
   // JSON: {"view":..., "key":..., "windows":[{"start":RFC3339, "end":..., "start_ms":...,
-  // "end_ms":..., "aggregates":{...}}, ...]} with windows sorted by start. A key with no
-  // state gives an empty list.
+  // "end_ms":..., "closed":bool, "aggregates":{...}}, ...]} with windows sorted by start.
+  // A window is closed once every partition holding a share of it has closed it (end +
+  // grace <= that partition's committed stream time). Emit mode final lists closed windows
+  // only; on-update lists all. Expired windows (start + retention <= stream time) are never
+  // listed, whether or not compaction has purged them yet. A key with no state gives an
+  // empty list.
   Result<std::string> QueryKeyJson(std::string_view key) const;
 
  private:
   // Constant after construction.
-  const std::string name_;
-  const std::string topology_;
-  const std::string step_;
-  const std::string store_;
-  const int64_t window_size_ms_;
+  const ViewSpec spec_;
   const AggregateSet& aggregates_;
   const state::StateDb& db_;
   const OwnedPartitions& owned_;

@@ -1,6 +1,5 @@
 #include "engine/window_aggregate.h"
 
-#include "engine/window.h"
 #include "state/key_encoding.h"
 
 namespace eddy::engine {
@@ -16,47 +15,57 @@ WindowAggregate::WindowAggregate(std::string store, const config::StepConfig& st
                                  state::StateDb& db, prometheus::Counter& late_records)
     : name_(step.name),
       store_(std::move(store)),
-      size_ms_(step.window.size.count()),
-      grace_ms_(step.window.grace.count()),
+      window_(step.window),
+      emit_(step.emit),
       aggregates_(step.aggregates),
       db_(db),
       late_records_(late_records) {}
 
 std::string WindowAggregate::DefinitionFingerprint() const {
-  return "tumbling(size_ms=" + std::to_string(size_ms_) + ");" + aggregates_.Fingerprint();
+  // Only what changes the meaning of stored bytes: grace, retention and emit mode may change
+  // freely between runs.
+  std::string shape = window_.kind == config::WindowConfig::Kind::kTumbling
+                          ? "tumbling(size_ms=" + std::to_string(window_.size.count()) + ")"
+                          : "hopping(size_ms=" + std::to_string(window_.size.count()) +
+                                ",advance_ms=" + std::to_string(window_.advance.count()) + ")";
+  return shape + ";" + aggregates_.Fingerprint();
 }
 
 Status WindowAggregate::Prepare(const Event& event, const PartitionContext& partition) {
-  const TimeWindow window = TumblingWindowFor(event.event_time_ms, size_ms_);
-  pending_.window_start_ms = window.start_ms;
-  pending_.late = WindowClosed(window, grace_ms_, partition.stream_time_ms);
-  if (pending_.late) return Status::Ok();
-  return aggregates_.ReadInputs(event.value, pending_.inputs);
+  HoppingWindowsFor(event.event_time_ms, window_.size.count(), window_.advance.count(),
+                    pending_.windows);
+  pending_.closed = 0;
+  while (pending_.closed < pending_.windows.size() &&
+         WindowClosed(pending_.windows[pending_.closed], window_.grace.count(),
+                      partition.stream_time_ms)) {
+    ++pending_.closed;
+  }
+  if (pending_.closed == pending_.windows.size()) return Status::Ok();  // late everywhere
+  return aggregates_.ReadInputs(event.value, event.event_time_ms, pending_.inputs);
 }
 
 Status WindowAggregate::Apply(const Event& event) {
-  if (pending_.late) {
-    late_records_.Increment();
-    return Status::Ok();
-  }
-  std::string key =
-      state::EncodeWindowKey({store_, event.partition, event.key, pending_.window_start_ms});
+  if (pending_.closed > 0) late_records_.Increment(static_cast<double>(pending_.closed));
   PartitionCache& cache = cache_[event.partition];
-  auto it = cache.find(key);
-  if (it == cache.end()) {
-    CachedWindow loaded{aggregates_.Empty(), false};
-    Result<std::optional<std::string>> stored = db_.Get(key);
-    if (!stored.ok()) return stored.status();
-    if (stored->has_value()) {
-      std::optional<AggregateValues> decoded = aggregates_.Decode(**stored);
-      if (!decoded) return Status::Internal("corrupt window state in store " + store_);
-      loaded.values = std::move(*decoded);
+  for (size_t i = pending_.closed; i < pending_.windows.size(); ++i) {
+    std::string key =
+        state::EncodeWindowKey({store_, event.partition, event.key, pending_.windows[i].start_ms});
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      CachedWindow loaded{aggregates_.Empty(), false};
+      Result<std::optional<std::string>> stored = db_.Get(key);
+      if (!stored.ok()) return stored.status();
+      if (stored->has_value()) {
+        std::optional<AggregateValues> decoded = aggregates_.Decode(**stored);
+        if (!decoded) return Status::Internal("corrupt window state in store " + store_);
+        loaded.values = std::move(*decoded);
+      }
+      it = cache.emplace(std::move(key), std::move(loaded)).first;
+      ++cached_windows_;
     }
-    it = cache.emplace(std::move(key), std::move(loaded)).first;
-    ++cached_windows_;
+    aggregates_.Apply(pending_.inputs, it->second.values);
+    it->second.dirty = true;
   }
-  aggregates_.Apply(pending_.inputs, it->second.values);
-  it->second.dirty = true;
   return Status::Ok();
 }
 

@@ -1,14 +1,18 @@
-// WindowAggregate: a tumbling-window aggregation step (count, sum) over event time.
+// WindowAggregate: a windowed aggregation step — tumbling or hopping windows over event
+// time, with the named aggregates of its AggregateSet.
 //
-// Semantics (the same as Kafka Streams' windowedBy(TimeWindows.ofSizeAndGrace(size,
-// grace)).aggregate(...)): windows are epoch-aligned, half-open [start, start+size);
-// a record is late and dropped (counted in eddy_late_records_dropped_total) when
-// start + size + grace <= its partition's stream time.
+// Semantics (those of Kafka Streams' windowedBy(TimeWindows.ofSizeAndGrace(size, grace)
+// [.advanceBy(advance)]).aggregate(...)): windows are epoch-aligned, half-open
+// [start, start + size), one starting every `advance`; a record updates every window that
+// contains its event time and is still open. A window is closed — and the record dropped
+// from it, counted once per (record, window) in eddy_late_records_dropped_total, as Kafka
+// Streams counts — when start + size + grace <= its partition's stream time.
 //
 // State: one RocksDB value per (partition, key, window start), keys from
 // state/key_encoding.h; values from AggregateSet::Encode. A write-back cache holds the
-// windows touched since the last flush, so each record costs one hash lookup, not a
-// RocksDB read-modify-write.
+// windows touched since the last flush, so each record costs one hash lookup per window,
+// not a RocksDB read-modify-write. Expired windows are purged by compaction
+// (state/window_retention.h).
 //
 // Threading: processing thread only (see operator.h).
 #pragma once
@@ -19,10 +23,12 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "config/config.h"
 #include "engine/aggregates.h"
 #include "engine/operator.h"
+#include "engine/window.h"
 
 namespace eddy::engine {
 
@@ -40,6 +46,8 @@ class WindowAggregate final : public Operator {
 
   const std::string& store() const { return store_; }
   const AggregateSet& aggregates() const { return aggregates_; }
+  const config::WindowConfig& window() const { return window_; }
+  config::EmitMode emit() const { return emit_; }
   // Identifies the state layout; stored next to the state and checked at start-up.
   std::string DefinitionFingerprint() const;
 
@@ -54,17 +62,17 @@ class WindowAggregate final : public Operator {
   // Constant after construction.
   const std::string name_;
   const std::string store_;
-  const int64_t size_ms_;
-  const int64_t grace_ms_;
+  const config::WindowConfig window_;
+  const config::EmitMode emit_;
   const AggregateSet aggregates_;
   state::StateDb& db_;
   prometheus::Counter& late_records_;
 
   // Processing thread only.
   struct Pending {
-    bool late = false;
-    int64_t window_start_ms = 0;
-    AggregateInputs inputs;  // reused across records
+    std::vector<TimeWindow> windows;  // every window containing the event, oldest first
+    size_t closed = 0;                // how many of them (the oldest) are already closed
+    AggregateInputs inputs;           // reused across records
   };
   Pending pending_;  // decided by Prepare, carried out by Apply
   std::unordered_map<int32_t, PartitionCache> cache_;

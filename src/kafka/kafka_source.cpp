@@ -1,5 +1,6 @@
 #include "kafka/kafka_source.h"
 
+#include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
@@ -257,7 +258,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
 
  private:
   void CountError(RdKafka::ErrorCode code, const std::string& message) {
-    metrics_.kafka_errors.Add({{"error", RdKafka::err2str(code)}}).Increment();
+    // The error's name (e.g. "_TRANSPORT"), a stable label; the description goes to the log.
+    metrics_.kafka_errors
+        .Add({{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code))}})
+        .Increment();
     spdlog::warn("kafka: {}", message);
   }
 

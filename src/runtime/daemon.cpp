@@ -15,14 +15,17 @@
 #include "kafka/kafka_source.h"
 #include "metrics/metrics.h"
 #include "state/state_db.h"
+#include "state/window_retention.h"
 
 namespace eddy::runtime {
 namespace {
 
 // After a stop signal, a shutdown that has not finished in this long (a broker that does
-// not answer the final commit or leave-group) is cut short. State stays exact: RocksDB
-// holds only whole commits, and the next start resumes from them.
-constexpr auto kShutdownDeadline = std::chrono::seconds(20);
+// not answer the final commit or leave-group) is cut short. Below Docker's default 10 s
+// stop timeout, so eddy ends on its own terms rather than by SIGKILL. State stays exact: RocksDB
+// holds only whole commits, and the next start resumes from them. Shorter than Docker's
+// default 10 s stop timeout, so eddy ends on its own terms rather than by SIGKILL.
+constexpr auto kShutdownDeadline = std::chrono::seconds(8);
 
 }  // namespace
 
@@ -31,6 +34,7 @@ struct Daemon::Parts {
   // Declaration order is destruction order in reverse: the server and the pipeline go
   // before the state they read.
   std::unique_ptr<metrics::Metrics> metrics;
+  state::WindowRetention window_retention;  // outlives db, whose compactions consult it
   std::unique_ptr<state::StateDb> db;
   std::vector<std::unique_ptr<engine::Topology>> topologies;
   std::unique_ptr<kafka::KafkaSource> source;
@@ -61,13 +65,13 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   parts->metrics = std::make_unique<metrics::Metrics>();
 
   Result<std::unique_ptr<state::StateDb>> db =
-      state::StateDb::Open(cfg.state.dir, {cfg.state.sync_writes});
+      state::StateDb::Open(cfg.state.dir, {cfg.state.sync_writes, &parts->window_retention});
   if (!db.ok()) return db.status();
   parts->db = std::move(*db);
 
   for (const config::TopologyConfig& topology_config : cfg.topologies) {
-    Result<std::unique_ptr<engine::Topology>> topology =
-        engine::Topology::Create(topology_config, *parts->db, *parts->metrics);
+    Result<std::unique_ptr<engine::Topology>> topology = engine::Topology::Create(
+        topology_config, *parts->db, *parts->metrics, &parts->window_retention);
     if (!topology.ok()) return topology.status();
     parts->topologies.push_back(std::move(*topology));
   }

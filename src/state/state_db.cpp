@@ -1,5 +1,6 @@
 #include "state/state_db.h"
 
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
@@ -7,6 +8,9 @@
 
 #include <filesystem>
 #include <system_error>
+
+#include "state/key_encoding.h"
+#include "state/window_retention.h"
 
 namespace eddy::state {
 namespace {
@@ -58,6 +62,22 @@ std::string PrefixSuccessor(std::string_view prefix) {
   return out;
 }
 
+// Drops window keys that WindowRetention reports as expired. Called from RocksDB's
+// compaction threads; WindowRetention is thread-safe.
+class StateDb::RetentionFilter final : public rocksdb::CompactionFilter {
+ public:
+  explicit RetentionFilter(const WindowRetention& retention) : retention_(retention) {}
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& /*value*/,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    std::optional<DecodedWindowKey> window = DecodeWindowKey({key.data(), key.size()});
+    return window && retention_.Expired(window->store, window->partition, window->window_start_ms);
+  }
+  const char* Name() const override { return "eddy.WindowRetention"; }
+
+ private:
+  const WindowRetention& retention_;
+};
+
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOptions options) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
@@ -74,16 +94,23 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.keep_log_file_num = 3;
+  std::unique_ptr<RetentionFilter> filter;
+  if (options.window_retention != nullptr) {
+    filter = std::make_unique<RetentionFilter>(*options.window_retention);
+    db_options.compaction_filter = filter.get();
+  }
 
   const std::string path = (std::filesystem::path(dir) / "db").string();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status status = rocksdb::DB::Open(db_options, path, &raw);
   if (!status.ok()) return FromRocks(status, "cannot open RocksDB at " + path);
-  return std::unique_ptr<StateDb>(new StateDb(std::unique_ptr<rocksdb::DB>(raw), path, options));
+  return std::unique_ptr<StateDb>(
+      new StateDb(std::unique_ptr<rocksdb::DB>(raw), std::move(filter), path, options));
 }
 
-StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::string path, StateDbOptions options)
-    : db_(std::move(db)), path_(std::move(path)), options_(options) {}
+StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<RetentionFilter> filter,
+                 std::string path, StateDbOptions options)
+    : filter_(std::move(filter)), db_(std::move(db)), path_(std::move(path)), options_(options) {}
 
 StateDb::~StateDb() {
   if (db_) db_->Close().PermitUncheckedError();
@@ -117,6 +144,19 @@ Status StateDb::ScanPrefix(
     if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
   }
   return FromRocks(it->status(), "RocksDB scan");
+}
+
+Status StateDb::CompactAll() {
+  EDDY_RETURN_IF_ERROR(Flush());
+  rocksdb::CompactRangeOptions options;
+  options.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  return FromRocks(db_->CompactRange(options, nullptr, nullptr), "RocksDB compaction");
+}
+
+uint64_t StateDb::EstimatedKeys() const {
+  uint64_t keys = 0;
+  db_->GetIntProperty("rocksdb.estimate-num-keys", &keys);
+  return keys;
 }
 
 Status StateDb::Flush() {

@@ -10,6 +10,7 @@
 // processing thread writes and the HTTP threads read.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -25,8 +26,12 @@ class WriteBatch;
 
 namespace eddy::state {
 
+class WindowRetention;
+
 struct StateDbOptions {
   bool sync_writes = false;  // fsync the WAL on each Write: survive power loss, not just crashes
+  // If set, compactions drop window keys it says are expired. Must outlive the StateDb.
+  const WindowRetention* window_retention = nullptr;
 };
 
 // A set of puts and deletes applied atomically by StateDb::Write. Owned by one thread.
@@ -68,10 +73,18 @@ class StateDb {
       const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
   // Flushes memtables to SST files (used at shutdown so the next start replays no WAL).
   Status Flush();
+  // Flushes, then compacts the whole key space (runs the retention purge everywhere now).
+  Status CompactAll();
+  // RocksDB's estimate of the number of keys (cheap; exact only after CompactAll).
+  uint64_t EstimatedKeys() const;
   const std::string& path() const { return path_; }
 
  private:
-  StateDb(std::unique_ptr<rocksdb::DB> db, std::string path, StateDbOptions options);
+  class RetentionFilter;
+  StateDb(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<RetentionFilter> filter,
+          std::string path, StateDbOptions options);
+  // Declared before db_ so it is destroyed after the DB that uses it.
+  std::unique_ptr<RetentionFilter> filter_;
   std::unique_ptr<rocksdb::DB> db_;
   const std::string path_;
   const StateDbOptions options_;

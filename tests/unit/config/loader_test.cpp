@@ -518,19 +518,126 @@ TEST_CASE("aggregate functions and their fields", "[config][loader]") {
             function: average
 )")) == std::vector<std::string>{
             Line("11:23",
-                 "aggregate function: expected one of count, sum; got 'cout'; did "
-                 "you mean 'count'?"),
+                 "aggregate function: expected one of count, sum, min, max, avg, count_distinct, "
+                 "first, last, latest; got 'cout'; did you mean 'count'?"),
             Line("14:13",
                  "aggregate: 'field' is not allowed with function 'count', which "
                  "counts records; remove it (or use 'sum' to add up a field)"),
             Line("15:13",
                  "missing required key 'field' in aggregate (function 'sum' adds "
                  "up a numeric field)"),
-            Line("18:23", "aggregate function: expected one of count, sum; got 'average'"),
+            Line("18:23",
+                 "aggregate function: expected one of count, sum, min, max, avg, count_distinct, "
+                 "first, last, latest; got 'average'"),
         });
 }
 
-TEST_CASE("hopping and session windows are not supported yet", "[config][loader]") {
+TEST_CASE("every aggregate function but count takes a field", "[config][loader]") {
+  const LoadResult result = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates:
+          - {name: a, function: count}
+          - {name: b, function: sum, field: x}
+          - {name: c, function: min, field: x}
+          - {name: d, function: max, field: x}
+          - {name: e, function: avg, field: x.y}
+          - {name: f, function: count_distinct, field: user}
+          - {name: g, function: count_distinct, field: user, mode: exact}
+          - {name: h, function: count_distinct, field: user, mode: approximate}
+          - {name: i, function: first, field: page}
+          - {name: j, function: last, field: page}
+          - {name: k, function: latest, field: page}
+)"),
+                                       "test.yaml", NoEnv());
+  REQUIRE(result.errors.empty());
+  const std::vector<AggregateConfig>& aggregates = result.config->topologies[0].steps[0].aggregates;
+  REQUIRE(aggregates.size() == 11);
+  const std::vector<AggregateFunction> functions = {
+      AggregateFunction::kCount,         AggregateFunction::kSum,
+      AggregateFunction::kMin,           AggregateFunction::kMax,
+      AggregateFunction::kAvg,           AggregateFunction::kCountDistinct,
+      AggregateFunction::kCountDistinct, AggregateFunction::kCountDistinct,
+      AggregateFunction::kFirst,         AggregateFunction::kLast,
+      AggregateFunction::kLatest};
+  for (size_t i = 0; i < aggregates.size(); ++i) {
+    INFO(aggregates[i].name);
+    CHECK(aggregates[i].function == functions[i]);
+    CHECK(aggregates[i].field_path.empty() == (i == 0));
+    CHECK(aggregates[i].distinct_mode ==
+          (i == 7 ? DistinctMode::kApproximate : DistinctMode::kExact));
+  }
+  CHECK(aggregates[4].field_path == std::vector<std::string>{"x", "y"});
+  CHECK(aggregates[4].field_path_text == "x.y");
+}
+
+TEST_CASE("aggregate fields and modes are checked", "[config][loader]") {
+  CHECK(Errors(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates:
+          - {name: a, function: min}
+          - {name: b, function: max}
+          - {name: c, function: avg}
+          - {name: d, function: count_distinct}
+          - {name: e, function: first}
+          - {name: f, function: last}
+          - {name: g, function: latest}
+          - {name: h, function: count_distinct, field: u, mode: aproximate}
+          - {name: i, function: count_distinct, field: u, mode: hll}
+          - {name: j, function: sum, field: u, mode: exact}
+          - {name: k, function: count, mode: exact}
+          - {name: l, function: count_dist, field: u}
+          - {name: m, function: lates, field: u}
+)")) == std::vector<std::string>{
+            Line("10:13",
+                 "missing required key 'field' in aggregate (function 'min' takes the smallest "
+                 "value of a numeric field)"),
+            Line("11:13",
+                 "missing required key 'field' in aggregate (function 'max' takes the largest "
+                 "value of a numeric field)"),
+            Line("12:13",
+                 "missing required key 'field' in aggregate (function 'avg' averages a numeric "
+                 "field)"),
+            Line("13:13",
+                 "missing required key 'field' in aggregate (function 'count_distinct' counts "
+                 "the distinct values of a field)"),
+            Line("14:13",
+                 "missing required key 'field' in aggregate (function 'first' keeps a field of "
+                 "the earliest record)"),
+            Line("15:13",
+                 "missing required key 'field' in aggregate (function 'last' keeps a field of "
+                 "the last record in event time)"),
+            Line("16:13",
+                 "missing required key 'field' in aggregate (function 'latest' keeps a field of "
+                 "the most recently processed record)"),
+            Line("17:65",
+                 "aggregate mode: expected one of exact, approximate; got 'aproximate'; did you "
+                 "mean 'approximate'?"),
+            Line("18:65", "aggregate mode: expected one of exact, approximate; got 'hll'"),
+            Line("19:48",
+                 "aggregate: 'mode' applies only to function 'count_distinct'; 'sum' has no "
+                 "modes"),
+            Line("20:40",
+                 "aggregate: 'mode' applies only to function 'count_distinct'; 'count' has no "
+                 "modes"),
+            Line("21:33",
+                 "aggregate function: expected one of count, sum, min, max, avg, count_distinct, "
+                 "first, last, latest; got 'count_dist'"),
+            Line("22:33",
+                 "aggregate function: expected one of count, sum, min, max, avg, count_distinct, "
+                 "first, last, latest; got 'lates'; did you mean 'latest'?"),
+        });
+}
+
+TEST_CASE("session windows are not supported yet; hopping needs a valid advance",
+          "[config][loader]") {
   CHECK(Errors(WithTopologies(R"(
   - name: t
     source: {topic: x}
@@ -544,13 +651,59 @@ TEST_CASE("hopping and session windows are not supported yet", "[config][loader]
       - name: s3
         window: {type: tumblin, size: 1m}
         aggregates: [{name: c, function: count}]
+      - name: s4
+        window: {type: hopping, size: 1m, advance: 2m}
+        aggregates: [{name: c, function: count}]
+      - name: s5
+        window: {type: tumbling, size: 1m, advance: 10s, retention: 30s}
+        aggregates: [{name: c, function: count}]
+      - name: s6
+        window: {type: tumbling, size: 1m}
+        emit: finally
+        aggregates: [{name: c, function: count}]
 )")) == std::vector<std::string>{
-            Line("8:24", "window type: 'hopping' is not supported yet; supported: tumbling"),
-            Line("11:24", "window type: 'session' is not supported yet; supported: tumbling"),
+            Line("8:17",
+                 "missing required key 'advance' in window (a hopping window starts every "
+                 "'advance' and lasts 'size')"),
+            Line("11:24", "window type: 'session' is not supported yet; supported: tumbling, hopping"),
             Line("14:24",
-                 "window type: expected one of tumbling; got 'tumblin'; did you "
+                 "window type: expected one of tumbling, hopping; got 'tumblin'; did you "
                  "mean 'tumbling'?"),
+            Line("17:52", "window advance: must not exceed the window size (60000ms); got 120000ms"),
+            Line("20:44",
+                 "window: 'advance' applies only to hopping windows; a tumbling window advances "
+                 "by its size"),
+            Line("20:69",
+                 "window retention: must be at least size + grace (60000ms), or windows would be "
+                 "purged before they close; got 30000ms"),
+            Line("24:15", "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
         });
+}
+
+TEST_CASE("hopping windows, retention and emit mode are read with their defaults",
+          "[config][loader]") {
+  const LoadResult result = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: tumbling
+        window: {type: tumbling, size: 1m, grace: 10s}
+        aggregates: [{name: c, function: count}]
+      - name: hopping
+        window: {type: hopping, size: 5m, advance: 1m, retention: 2d}
+        emit: final
+        aggregates: [{name: c, function: count}]
+)"), "test.yaml", NoEnv());
+  REQUIRE(result.ok());
+  const auto& steps = result.config->topologies[0].steps;
+  CHECK(steps[0].window.advance == std::chrono::minutes(1));
+  CHECK(steps[0].window.retention == std::chrono::hours(24));
+  CHECK(steps[0].emit == EmitMode::kOnUpdate);
+  CHECK(steps[1].window.kind == WindowConfig::Kind::kHopping);
+  CHECK(steps[1].window.size == std::chrono::minutes(5));
+  CHECK(steps[1].window.advance == std::chrono::minutes(1));
+  CHECK(steps[1].window.retention == std::chrono::hours(48));
+  CHECK(steps[1].emit == EmitMode::kFinal);
 }
 
 TEST_CASE("source key and timestamp take exactly one of their forms", "[config][loader]") {

@@ -134,6 +134,17 @@ std::string ViewJson(std::string_view key, const std::vector<ExpectedWindow>& wi
   return out + "]}";
 }
 
+// The view JSON without its "closed" flags: most tests here assert aggregates; the
+// closed/emit-final tests read the flags through QueryRaw.
+std::string WithoutClosedFlags(std::string json) {
+  for (const std::string flag : {"\"closed\":true,", "\"closed\":false,"}) {
+    for (auto at = json.find(flag); at != std::string::npos; at = json.find(flag)) {
+      json.erase(at, flag.size());
+    }
+  }
+  return json;
+}
+
 PipelineOptions CommitEveryBatch() {
   PipelineOptions options;
   options.commit_interval = std::chrono::milliseconds(0);
@@ -194,6 +205,13 @@ class Instance {
   std::string Query(std::string_view key) const {
     REQUIRE(topologies_.size() == 1);
     REQUIRE(topologies_[0]->views().size() == 1);
+    Result<std::string> json = topologies_[0]->views()[0]->QueryKeyJson(key);
+    REQUIRE(json.ok());
+    return WithoutClosedFlags(*json);
+  }
+
+  // The view's JSON exactly as served, "closed" flags included.
+  std::string QueryRaw(std::string_view key) const {
     Result<std::string> json = topologies_[0]->views()[0]->QueryKeyJson(key);
     REQUIRE(json.ok());
     return *json;
@@ -929,6 +947,57 @@ TEST_CASE("a record a later step cannot use changes no step of the topology",
             codec::FormatRfc3339Millis(kTen) + R"(","end":")" +
             codec::FormatRfc3339Millis(kTen + kMinute) + R"(","start_ms":)" + std::to_string(kTen) +
             R"(,"end_ms":)" + std::to_string(kTen + kMinute) + R"(,"aggregates":{"views":1}}]})");
+}
+
+TEST_CASE("hopping windows, emit final and retention: what a view lists and when",
+          "[engine][pipeline]") {
+  TempDir dir;
+  std::string yaml = PageviewsYaml(dir.path());
+  const std::string tumbling = "window: {type: tumbling, size: 1m, grace: 10s}\n";
+  REQUIRE(yaml.find(tumbling) != std::string::npos);
+  yaml.replace(yaml.find(tumbling), tumbling.size(),
+               "window: {type: hopping, size: 2m, advance: 1m, grace: 0s, retention: 4m}\n"
+               "        emit: final\n");
+  Instance eddy(dir.path(), yaml);
+  FixtureSource source;
+  // Alice at 10:00:30 belongs to [09:59, 10:01) and [10:00, 10:02).
+  AppendPageview(source, 0, "alice", kTen + 30'000, 10);
+  std::vector<std::string> seen;
+  auto look = [&](FixtureSource&) { seen.push_back(eddy.QueryRaw("alice")); };
+  auto window = [](int64_t start, bool closed) {
+    return R"({"start":")" + codec::FormatRfc3339Millis(start) + R"(","end":")" +
+           codec::FormatRfc3339Millis(start + 2 * kMinute) + R"(","start_ms":)" +
+           std::to_string(start) + R"(,"end_ms":)" + std::to_string(start + 2 * kMinute) +
+           R"(,"closed":)" + (closed ? "true" : "false") +
+           R"(,"aggregates":{"views":1,"total_duration_ms":10}})";
+  };
+  const std::string prefix = R"({"view":"views_per_minute","key":"alice","windows":[)";
+  const RunResult run = eddy.Run(source, {},
+                                 {look,
+                                  [&](FixtureSource& s) {
+                                    // Stream time 10:01:01 closes [09:59, 10:01) (grace 0), not
+                                    // [10:00, 10:02).
+                                    AppendPageview(s, 0, "bob", kTen + 61'000, 1);
+                                  },
+                                  look,
+                                  [&](FixtureSource& s) {
+                                    // 10:02:00 closes the second window too.
+                                    AppendPageview(s, 0, "bob", kTen + 120'000, 1);
+                                  },
+                                  look,
+                                  [&](FixtureSource& s) {
+                                    // 10:03:00: [09:59, 10:01) expires (start + 4m <= stream time),
+                                    // so the view drops it.
+                                    AppendPageview(s, 0, "bob", kTen + 180'000, 1);
+                                  },
+                                  look});
+  REQUIRE(run.status.ok());
+  REQUIRE(seen.size() == 4);
+  CHECK(seen[0] == prefix + "]}");  // emit final: nothing is closed yet
+  CHECK(seen[1] == prefix + window(kTen - kMinute, true) + "]}");
+  CHECK(seen[2] == prefix + window(kTen - kMinute, true) + "," + window(kTen, true) + "]}");
+  CHECK(seen[3] == prefix + window(kTen, true) + "]}");
+  CHECK(eddy.Late() == 0);
 }
 
 }  // namespace

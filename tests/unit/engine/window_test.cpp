@@ -74,3 +74,47 @@ TEST_CASE("WindowClosed: closed once stream time reaches end + grace", "[engine]
 
 }  // namespace
 }  // namespace eddy::engine
+
+namespace eddy::engine {
+
+TEST_CASE("HoppingWindowsFor: every window containing t, oldest first", "[engine][window]") {
+  std::vector<TimeWindow> windows;
+  // size 5, advance 2: starts at multiples of 2; t=7 is in [4,9) and [6,11); [2,7) ends at 7.
+  HoppingWindowsFor(7, 5, 2, windows);
+  CHECK(windows == std::vector<TimeWindow>{{4, 9}, {6, 11}});
+  HoppingWindowsFor(6, 5, 2, windows);
+  CHECK(windows == std::vector<TimeWindow>{{2, 7}, {4, 9}, {6, 11}});
+  // Negative times, same grid.
+  HoppingWindowsFor(-1, 5, 2, windows);
+  CHECK(windows == std::vector<TimeWindow>{{-4, 1}, {-2, 3}});
+  // advance == size is tumbling.
+  for (int64_t t : {-61, -60, -1, 0, 59, 60, 119}) {
+    HoppingWindowsFor(t, 60, 60, windows);
+    REQUIRE(windows.size() == 1);
+    CHECK(windows[0] == TumblingWindowFor(t, 60));
+  }
+  // Brute force against the definition for a grid of sizes and advances.
+  for (int64_t size = 1; size <= 12; ++size) {
+    for (int64_t advance = 1; advance <= size; ++advance) {
+      for (int64_t t = -30; t <= 30; ++t) {
+        HoppingWindowsFor(t, size, advance, windows);
+        std::vector<TimeWindow> expected;
+        for (int64_t start = -60; start <= 60; ++start) {
+          if (FloorDiv(start, advance) * advance == start && start <= t && t < start + size) {
+            expected.push_back({start, start + size});
+          }
+        }
+        INFO("size " << size << " advance " << advance << " t " << t);
+        CHECK(windows == expected);
+      }
+    }
+  }
+}
+
+TEST_CASE("WindowExpired: start + retention <= stream time", "[engine][window]") {
+  CHECK(WindowExpired(0, 100, 100));
+  CHECK_FALSE(WindowExpired(1, 100, 100));
+  CHECK(WindowExpired(-200, 100, -100));
+}
+
+}  // namespace eddy::engine
