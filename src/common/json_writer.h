@@ -29,6 +29,8 @@ class JsonWriter {
   JsonWriter& Null();
   // Inserts already-serialized JSON as a value.
   JsonWriter& Raw(std::string_view json);
+  // Inside an object: inserts already-serialized members ("\"a\":1,\"b\":2"), non-empty.
+  JsonWriter& RawMembers(std::string_view members);
 
   const std::string& str() const { return out_; }
   std::string Take() && { return std::move(out_); }

@@ -145,11 +145,26 @@ struct ViewConfig {
   SourceLocation location;
 };
 
+// Writes a step's results to a Kafka topic (at-least-once, idempotent producer). Window
+// results are sent when the step emits them: every committed change (emit: update), or once
+// per window when it closes (emit: final).
+struct SinkConfig {
+  std::string name;   // unique within the topology; [A-Za-z0-9_.-]+
+  std::string from;   // names a step of the same topology
+  std::string topic;  // non-empty
+  // kNested: {"key", "start", "end", "start_ms", "end_ms", "closed", "aggregates": {...}}
+  // kFlat:   {"key", "window_start_ms", "window_end_ms", "closed", <aggregate>: value, ...}
+  enum class ValueShape { kNested, kFlat };
+  ValueShape value = ValueShape::kNested;
+  SourceLocation location;
+};
+
 struct TopologyConfig {
   std::string name;  // unique; [A-Za-z0-9_.-]+
   SourceConfig source;
   std::vector<StepConfig> steps;  // non-empty
   std::vector<ViewConfig> views;
+  std::vector<SinkConfig> sinks;
   SourceLocation location;
 };
 

@@ -49,7 +49,7 @@ const std::vector<std::string> kTopKeys = {"kafka", "state", "http", "logging", 
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
 const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
-const std::vector<std::string> kTopologyKeys = {"name", "source", "steps", "views"};
+const std::vector<std::string> kTopologyKeys = {"name", "source", "steps", "views", "sinks"};
 const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timestamp"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
@@ -57,6 +57,7 @@ const std::vector<std::string> kStepKeys = {"name", "window", "aggregates", "emi
 const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
 const std::vector<std::string> kAggregateKeys = {"name", "function", "field", "mode"};
 const std::vector<std::string> kViewKeys = {"name", "from"};
+const std::vector<std::string> kSinkKeys = {"name", "from", "topic", "value"};
 const std::vector<std::string> kRequiredKafkaProperties = {"bootstrap.servers", "group.id"};
 
 constexpr int kMaxIoThreads = 1024;
@@ -194,6 +195,11 @@ class Loader {
   void ParseWindow(const Value& v, WindowConfig& out);
   SourceLocation ParseAggregate(const Value& v, AggregateConfig& out);
   void ParseView(const Value& v, const TopologyConfig& topology, bool check_from, ViewConfig& out);
+  void ParseSink(const Value& v, const TopologyConfig& topology, bool check_from, SinkConfig& out,
+                 std::map<std::string, SourceLocation>& names);
+  // Reports `from` naming no step of `topology`; `what` is "view 'x'" or "sink 'y'".
+  void CheckFromStep(const Value& from, const TopologyConfig& topology, const std::string& what,
+                     const std::string& step);
 
   const std::string file_;
   const EnvLookup& env_;
@@ -539,6 +545,16 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
       }
     }
   }
+  if (const Value* sinks = map->Find("sinks")) {
+    if (const auto items = ReadList(*sinks, "sink", "sinks", /*allow_empty=*/true)) {
+      std::map<std::string, SourceLocation> sink_names;
+      for (const Value& item : *items) {
+        SinkConfig sink;
+        ParseSink(item, out, all_steps_named, sink, sink_names);
+        out.sinks.push_back(std::move(sink));
+      }
+    }
+  }
 }
 
 void Loader::ParseSource(const Value& v, SourceConfig& out) {
@@ -822,22 +838,60 @@ void Loader::ParseView(const Value& v, const TopologyConfig& topology, bool chec
   if (const Value* from = Require(*map, "from")) {
     if (auto s = ReadString(*from)) {
       out.from = std::move(*s);
-      const bool known = std::any_of(topology.steps.begin(), topology.steps.end(),
-                                     [&](const StepConfig& step) { return step.name == out.from; });
-      if (check_from && !known) {
-        std::vector<std::string> steps;
-        for (const StepConfig& step : topology.steps) {
-          if (std::find(steps.begin(), steps.end(), step.name) == steps.end()) {
-            steps.push_back(step.name);
-          }
-        }
-        const std::string view = out.name.empty() ? "view" : "view " + Quote(out.name);
-        const std::string in_topology =
-            topology.name.empty() ? "this topology" : "topology " + Quote(topology.name);
-        Error(from->location, view + " reads from unknown step " + Quote(out.from) + "; steps in " +
-                                  in_topology + ": " + JoinNames(steps));
+      if (check_from) {
+        CheckFromStep(*from, topology, out.name.empty() ? "view" : "view " + Quote(out.name),
+                      out.from);
       }
     }
+  }
+}
+
+void Loader::CheckFromStep(const Value& from, const TopologyConfig& topology,
+                           const std::string& what, const std::string& step_name) {
+  const bool known = std::any_of(topology.steps.begin(), topology.steps.end(),
+                                 [&](const StepConfig& step) { return step.name == step_name; });
+  if (known) return;
+  std::vector<std::string> steps;
+  for (const StepConfig& step : topology.steps) {
+    if (std::find(steps.begin(), steps.end(), step.name) == steps.end()) steps.push_back(step.name);
+  }
+  const std::string in_topology =
+      topology.name.empty() ? "this topology" : "topology " + Quote(topology.name);
+  Error(from.location, what + " reads from unknown step " + Quote(step_name) + "; steps in " +
+                           in_topology + ": " + JoinNames(steps));
+}
+
+void Loader::ParseSink(const Value& v, const TopologyConfig& topology, bool check_from,
+                       SinkConfig& out, std::map<std::string, SourceLocation>& names) {
+  const auto map = ReadMap(v, "sink", &kSinkKeys);
+  if (!map) return;
+  out.location = map->location;
+  if (const Value* name = Require(*map, "name")) {
+    if (auto s = ReadName(*name)) {
+      const auto [first, inserted] = names.emplace(*s, name->location);
+      if (!inserted) {
+        Error(name->location, "duplicate sink name " + Quote(*s) + " (first at " +
+                                  LineColumn(first->second) + ")");
+      }
+      out.name = std::move(*s);
+    }
+  }
+  if (const Value* from = Require(*map, "from")) {
+    if (auto s = ReadString(*from)) {
+      out.from = std::move(*s);
+      if (check_from) {
+        CheckFromStep(*from, topology, out.name.empty() ? "sink" : "sink " + Quote(out.name),
+                      out.from);
+      }
+    }
+  }
+  if (const Value* topic = Require(*map, "topic")) {
+    if (auto s = ReadString(*topic)) out.topic = std::move(*s);
+  }
+  if (const Value* value = map->Find("value")) {
+    static const std::vector<EnumOption<SinkConfig::ValueShape>> kShapes = {
+        {"nested", SinkConfig::ValueShape::kNested}, {"flat", SinkConfig::ValueShape::kFlat}};
+    if (const auto shape = ReadEnum(*value, kShapes)) out.value = *shape;
   }
 }
 

@@ -27,6 +27,15 @@ struct Event {
   codec::JsonRecordDecoder& value;  // parsed value; valid during Process only
 };
 
+// What a step may ask of its topology while flushing.
+class FlushContext {
+ public:
+  virtual ~FlushContext() = default;
+  // The partition's stream time as it will be committed with this flush; INT64_MIN if the
+  // partition has seen no record.
+  virtual int64_t StreamTime(int32_t partition) const = 0;
+};
+
 // What a topology knows about one of its source partitions.
 struct PartitionContext {
   // Max event time seen in the partition (including the current event). Windows close
@@ -48,8 +57,12 @@ class Operator {
   // Applies what the last successful Prepare decided (the event is still valid). Errors are
   // eddy's own (state unreadable) and stop processing.
   virtual Status Apply(const Event& event) = 0;
-  // Stages all state changed since the last flush into `batch`.
-  virtual Status FlushTo(state::WriteBatch& batch) = 0;
+  // Stages all state changed since the last flush into `batch`, and emits what the step's
+  // emit mode says is due (to sinks; see window_aggregate.h).
+  virtual Status FlushTo(state::WriteBatch& batch, const FlushContext& context) = 0;
+  // Called when a partition is assigned, with its committed stream time, before any of its
+  // records: rebuild whatever in-memory bookkeeping the step keeps per partition.
+  virtual Status RestorePartition(int32_t partition, int64_t stream_time_ms) = 0;
   // Forgets cached state of a partition this instance no longer owns. The on-disk state
   // stays (a later issue hands it over through changelog topics).
   virtual void DropPartition(int32_t partition) = 0;

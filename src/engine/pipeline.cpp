@@ -12,9 +12,10 @@ using Clock = std::chrono::steady_clock;
 
 Pipeline::Pipeline(Source& source, state::StateDb& db,
                    std::vector<std::unique_ptr<Topology>>& topologies, metrics::Metrics& metrics,
-                   PipelineOptions options)
+                   PipelineOptions options, Sink* sink)
     : source_(source),
       db_(db),
+      sink_(sink),
       topologies_(topologies),
       metrics_(metrics),
       options_(options),
@@ -76,6 +77,9 @@ Status Pipeline::Commit() {
   state::WriteBatch batch;
   std::vector<PartitionOffset> progressed;
   for (auto& topology : topologies_) EDDY_RETURN_IF_ERROR(topology->FlushTo(batch, progressed));
+  // Outputs first, then the state and offsets that produced them: a crash in between
+  // replays the inputs (outputs repeated), never the reverse (outputs lost).
+  if (sink_ != nullptr) EDDY_RETURN_IF_ERROR(sink_->Flush(options_.sink_flush_timeout));
   if (batch.Count() > 0) EDDY_RETURN_IF_ERROR(db_.Write(batch));
   for (auto& topology : topologies_) topology->OnCommitted();
   const auto committed = Clock::now();

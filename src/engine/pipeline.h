@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/sink.h"
 #include "engine/source.h"
 #include "engine/topology.h"
 #include "metrics/metrics.h"
@@ -27,13 +28,17 @@ struct PipelineOptions {
   size_t max_batch_records = 5000;
   // Commit early when this many records are pending, bounding replay work after a crash.
   size_t max_uncommitted_records = 50'000;
+  // How long a commit waits for the sink to acknowledge what it was sent.
+  std::chrono::milliseconds sink_flush_timeout{30'000};
   std::chrono::milliseconds lag_refresh_interval{1000};
 };
 
 class Pipeline final : public SourceListener {
  public:
+  // `sink` (may be null when no topology has sinks) is flushed before each RocksDB commit,
+  // so sink output is at-least-once: never lost, possibly repeated after a crash.
   Pipeline(Source& source, state::StateDb& db, std::vector<std::unique_ptr<Topology>>& topologies,
-           metrics::Metrics& metrics, PipelineOptions options);
+           metrics::Metrics& metrics, PipelineOptions options, Sink* sink = nullptr);
 
   // Subscribes and processes until RequestStop(); then commits, closes the source and
   // returns. An error means state could not be read or written: eddy must stop.
@@ -55,6 +60,7 @@ class Pipeline final : public SourceListener {
   // Constant after construction.
   Source& source_;
   state::StateDb& db_;
+  Sink* const sink_;  // may be null
   std::vector<std::unique_ptr<Topology>>& topologies_;
   metrics::Metrics& metrics_;
   const PipelineOptions options_;

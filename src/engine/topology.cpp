@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/json_writer.h"
 #include "state/key_encoding.h"
 
 namespace eddy::engine {
@@ -40,7 +41,7 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
 
 Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig& config,
                                                    state::StateDb& db, metrics::Metrics& metrics,
-                                                   state::WindowRetention* retention) {
+                                                   state::WindowRetention* retention, Sink* sink) {
   std::unique_ptr<Topology> topology(new Topology(config, db, metrics, retention));
   state::WriteBatch new_definitions;
   for (const config::StepConfig& step : config.steps) {
@@ -80,7 +81,61 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     topology->views_.push_back(
         std::make_unique<View>(std::move(spec), (*step)->aggregates(), db, topology->owned_));
   }
+  for (const config::SinkConfig& sink_config : config.sinks) {
+    auto step = std::find_if(topology->steps_.begin(), topology->steps_.end(),
+                             [&](const auto& s) { return s->name() == sink_config.from; });
+    if (step == topology->steps_.end()) {
+      return Status::InvalidArgument(sink_config.location.ToString() + ": sink '" +
+                                     sink_config.name + "' reads from unknown step '" +
+                                     sink_config.from + "'");
+    }
+    if (sink == nullptr) return Status::Internal("topology has sinks but no sink was given");
+    const AggregateSet& aggregates = (*step)->aggregates();
+    (*step)->SetEmitter([sink, &aggregates, topic = sink_config.topic,
+                         shape = sink_config.value](const WindowResult& result) {
+      return sink->Send(WindowResultRecord(topic, shape, aggregates, result));
+    });
+  }
   return topology;
+}
+
+SinkRecord WindowResultRecord(const std::string& topic, config::SinkConfig::ValueShape shape,
+                              const AggregateSet& aggregates, const WindowResult& result) {
+  JsonWriter json;
+  json.BeginObject().Key("key").String(result.key);
+  if (shape == config::SinkConfig::ValueShape::kNested) {
+    json.Key("start")
+        .String(codec::FormatRfc3339Millis(result.window.start_ms))
+        .Key("end")
+        .String(codec::FormatRfc3339Millis(result.window.end_ms))
+        .Key("start_ms")
+        .Int(result.window.start_ms)
+        .Key("end_ms")
+        .Int(result.window.end_ms)
+        .Key("closed")
+        .Bool(result.closed)
+        .Key("aggregates")
+        .Raw(aggregates.ToJson(result.values));
+  } else {
+    json.Key("window_start_ms")
+        .Int(result.window.start_ms)
+        .Key("window_end_ms")
+        .Int(result.window.end_ms)
+        .Key("closed")
+        .Bool(result.closed);
+    // The aggregates object's members, spliced in at the top level.
+    const std::string members = aggregates.ToJson(result.values);
+    if (members.size() > 2)
+      json.RawMembers(std::string_view(members).substr(1, members.size() - 2));
+  }
+  json.EndObject();
+  SinkRecord record;
+  record.topic = topic;
+  record.key = std::string(result.key);
+  record.value = std::move(json).Take();
+  // The last instant inside the window: its event time as a record.
+  record.timestamp_ms = result.window.end_ms - 1;
+  return record;
 }
 
 Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
@@ -102,6 +157,9 @@ Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
       }
     }
     resume = progress->next_offset;
+  }
+  for (auto& step : steps_) {
+    EDDY_RETURN_IF_ERROR(step->RestorePartition(partition, progress_state.context.stream_time_ms));
   }
   partitions_[partition] = progress_state;
   owned_.Add(partition);
@@ -210,7 +268,21 @@ Status Topology::Process(const Record& record) {
 }
 
 Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>& progressed) {
-  for (auto& step : steps_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch));
+  // Stream times as this batch commits them.
+  class StreamTimes final : public FlushContext {
+   public:
+    explicit StreamTimes(const std::map<int32_t, PartitionProgressState>& partitions)
+        : partitions_(partitions) {}
+    int64_t StreamTime(int32_t partition) const override {
+      auto it = partitions_.find(partition);
+      return it == partitions_.end() ? INT64_MIN : it->second.context.stream_time_ms;
+    }
+
+   private:
+    const std::map<int32_t, PartitionProgressState>& partitions_;
+  };
+  const StreamTimes stream_times(partitions_);
+  for (auto& step : steps_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch, stream_times));
   for (auto& [partition, progress] : partitions_) {
     if (!progress.dirty) continue;
     batch.Put(state::EncodeProgressKey(name_, topic_, partition),

@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "engine/operator.h"
 #include "engine/record.h"
+#include "engine/sink.h"
 #include "engine/source.h"
 #include "engine/view.h"
 #include "engine/window_aggregate.h"
@@ -32,15 +33,22 @@
 
 namespace eddy::engine {
 
+// The record a sink receives for one window result (value shapes: config::SinkConfig).
+SinkRecord WindowResultRecord(const std::string& topic, config::SinkConfig::ValueShape shape,
+                              const AggregateSet& aggregates, const WindowResult& result);
+
 class Topology {
  public:
   // Builds the steps and views and checks stored step definitions against the config
   // (state written by another definition of a step is an error, not silently misread).
   // `retention` (may be null: nothing is purged) learns each window store's retention now
   // and the partitions' committed stream times in OnCommitted.
+  // `sink` receives the records of the topology's `sinks:`; it may be null only when the
+  // topology has none.
   static Result<std::unique_ptr<Topology>> Create(const config::TopologyConfig& config,
                                                   state::StateDb& db, metrics::Metrics& metrics,
-                                                  state::WindowRetention* retention = nullptr);
+                                                  state::WindowRetention* retention = nullptr,
+                                                  Sink* sink = nullptr);
 
   const std::string& name() const { return name_; }
   const std::string& topic() const { return topic_; }

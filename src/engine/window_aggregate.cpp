@@ -65,16 +65,86 @@ Status WindowAggregate::Apply(const Event& event) {
     }
     aggregates_.Apply(pending_.inputs, it->second.values);
     it->second.dirty = true;
+    if (TracksOpenWindows()) {
+      open_windows_[event.partition].emplace(pending_.windows[i].end_ms + window_.grace.count(),
+                                             it->first);
+    }
   }
   return Status::Ok();
 }
 
-Status WindowAggregate::FlushTo(state::WriteBatch& batch) {
+Result<AggregateValues> WindowAggregate::ValuesOf(int32_t partition,
+                                                  const std::string& encoded_key) {
+  if (auto cache = cache_.find(partition); cache != cache_.end()) {
+    if (auto it = cache->second.find(encoded_key); it != cache->second.end()) {
+      return it->second.values;
+    }
+  }
+  Result<std::optional<std::string>> stored = db_.Get(encoded_key);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return Status::Internal("window state missing in store " + store_);
+  std::optional<AggregateValues> decoded = aggregates_.Decode(**stored);
+  if (!decoded) return Status::Internal("corrupt window state in store " + store_);
+  return std::move(*decoded);
+}
+
+Status WindowAggregate::RestorePartition(int32_t partition, int64_t stream_time_ms) {
+  if (!TracksOpenWindows()) return Status::Ok();
+  auto& open = open_windows_[partition];
+  open.clear();
+  Status decode_status;
+  EDDY_RETURN_IF_ERROR(db_.ScanPrefix(
+      state::EncodeStorePartitionPrefix(store_, partition),
+      [&](std::string_view encoded_key, std::string_view) {
+        std::optional<state::DecodedWindowKey> key = state::DecodeWindowKey(encoded_key);
+        if (!key) {
+          decode_status = Status::Internal("corrupt window key in store " + store_);
+          return false;
+        }
+        const int64_t closes_at =
+            key->window_start_ms + window_.size.count() + window_.grace.count();
+        // Windows closed at the committed stream time were emitted before that commit.
+        if (stream_time_ms == INT64_MIN || closes_at > stream_time_ms) {
+          open.emplace(closes_at, std::string(encoded_key));
+        }
+        return true;
+      }));
+  return decode_status;
+}
+
+Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& context) {
+  const bool emit_updates = emitter_ && emit_ == config::EmitMode::kOnUpdate;
   for (auto& [partition, cache] : cache_) {
+    const int64_t stream_time_ms = context.StreamTime(partition);
     for (auto& [key, window] : cache) {
       if (!window.dirty) continue;
       batch.Put(key, aggregates_.Encode(window.values));
       window.dirty = false;
+      if (emit_updates) {
+        std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);
+        if (!decoded) return Status::Internal("corrupt window key in store " + store_);
+        const TimeWindow span{decoded->window_start_ms,
+                              decoded->window_start_ms + window_.size.count()};
+        EDDY_RETURN_IF_ERROR(
+            emitter_({partition, decoded->user_key, span,
+                      WindowClosed(span, window_.grace.count(), stream_time_ms), window.values}));
+      }
+    }
+  }
+  if (TracksOpenWindows()) {
+    for (auto& [partition, open] : open_windows_) {
+      const int64_t stream_time_ms = context.StreamTime(partition);
+      while (!open.empty() && open.begin()->first <= stream_time_ms) {
+        const std::string& encoded_key = open.begin()->second;
+        std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(encoded_key);
+        if (!decoded) return Status::Internal("corrupt window key in store " + store_);
+        Result<AggregateValues> values = ValuesOf(partition, encoded_key);
+        if (!values.ok()) return values.status();
+        const TimeWindow span{decoded->window_start_ms,
+                              decoded->window_start_ms + window_.size.count()};
+        EDDY_RETURN_IF_ERROR(emitter_({partition, decoded->user_key, span, true, *values}));
+        open.erase(open.begin());
+      }
     }
   }
   if (cached_windows_ > kMaxCachedWindows) {
@@ -86,6 +156,7 @@ Status WindowAggregate::FlushTo(state::WriteBatch& batch) {
 }
 
 void WindowAggregate::DropPartition(int32_t partition) {
+  open_windows_.erase(partition);
   auto it = cache_.find(partition);
   if (it == cache_.end()) return;
   cached_windows_ -= it->second.size();

@@ -20,9 +20,13 @@
 #include <prometheus/counter.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -32,8 +36,25 @@
 
 namespace eddy::engine {
 
+// One window's result as the step emits it.
+struct WindowResult {
+  int32_t partition = 0;
+  std::string_view key;
+  TimeWindow window;
+  bool closed = false;  // end + grace <= the partition's stream time
+  const AggregateValues& values;
+};
+
+// Emission (only when an emitter is set, i.e. something consumes the step's output):
+// - emit: update — at each flush, every window changed since the last one, with its latest
+//   values (intermediate changes within one commit interval are coalesced, as Kafka
+//   Streams' record cache does);
+// - emit: final — at the first flush after a window closes, once, with closed = true. Open
+//   windows are tracked per partition and rebuilt from RocksDB on assignment.
 class WindowAggregate final : public Operator {
  public:
+  using Emitter = std::function<Status(const WindowResult&)>;
+
   // `store` is the step's store name ("<topology>.<step>"). `late_records` counts late drops.
   WindowAggregate(std::string store, const config::StepConfig& step, state::StateDb& db,
                   prometheus::Counter& late_records);
@@ -41,8 +62,12 @@ class WindowAggregate final : public Operator {
   const std::string& name() const override { return name_; }
   Status Prepare(const Event& event, const PartitionContext& partition) override;
   Status Apply(const Event& event) override;
-  Status FlushTo(state::WriteBatch& batch) override;
+  Status FlushTo(state::WriteBatch& batch, const FlushContext& context) override;
+  Status RestorePartition(int32_t partition, int64_t stream_time_ms) override;
   void DropPartition(int32_t partition) override;
+
+  // Sets where results go. Called once, before processing.
+  void SetEmitter(Emitter emitter) { emitter_ = std::move(emitter); }
 
   const std::string& store() const { return store_; }
   const AggregateSet& aggregates() const { return aggregates_; }
@@ -77,6 +102,13 @@ class WindowAggregate final : public Operator {
   Pending pending_;  // decided by Prepare, carried out by Apply
   std::unordered_map<int32_t, PartitionCache> cache_;
   size_t cached_windows_ = 0;
+  Emitter emitter_;
+  // emit: final with an emitter only: per partition, windows not yet emitted, ordered by the
+  // stream time at which they close (end + grace), then encoded key.
+  std::unordered_map<int32_t, std::set<std::pair<int64_t, std::string>>> open_windows_;
+
+  bool TracksOpenWindows() const { return emitter_ && emit_ == config::EmitMode::kFinal; }
+  Result<AggregateValues> ValuesOf(int32_t partition, const std::string& encoded_key);
 };
 
 }  // namespace eddy::engine

@@ -820,3 +820,53 @@ TEST_CASE("golden error files", "[config][loader]") {
 
 }  // namespace
 }  // namespace eddy::config
+
+namespace eddy::config {
+
+TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
+  const LoadResult good = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates: [{name: c, function: count}]
+    sinks:
+      - {name: out, from: s, topic: results}
+      - {name: flat, from: s, topic: results-flat, value: flat}
+)"), "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
+  REQUIRE(good.ok());
+  const auto& sinks = good.config->topologies[0].sinks;
+  REQUIRE(sinks.size() == 2);
+  CHECK(sinks[0].name == "out");
+  CHECK(sinks[0].from == "s");
+  CHECK(sinks[0].topic == "results");
+  CHECK(sinks[0].value == SinkConfig::ValueShape::kNested);
+  CHECK(sinks[1].value == SinkConfig::ValueShape::kFlat);
+
+  const LoadResult bad = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: s
+        window: {type: tumbling, size: 1m}
+        aggregates: [{name: c, function: count}]
+    sinks:
+      - {name: out, from: nope, topic: results}
+      - {name: out, from: s, topic: r, value: flatt}
+      - {name: x, from: s}
+)"), "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
+  std::vector<std::string> errors;
+  for (const Diagnostic& d : bad.errors) errors.push_back(d.ToString());
+  CHECK(errors == std::vector<std::string>{
+                      "test.yaml:11:27: error: sink 'out' reads from unknown step 'nope'; steps "
+                      "in topology 't': s",
+                      "test.yaml:12:16: error: duplicate sink name 'out' (first at line 11, "
+                      "column 16)",
+                      "test.yaml:12:47: error: sink value: expected one of nested, flat; got "
+                      "'flatt'; did you mean 'flat'?",
+                      "test.yaml:13:9: error: missing required key 'topic' in sink",
+                  });
+}
+
+}  // namespace eddy::config
