@@ -80,6 +80,11 @@ struct SourceConfig {
   ValueFormat format = ValueFormat::kJson;
   KeySpec key;
   TimestampSpec timestamp;
+  // When set, a partition that has received no record for this long (wall clock) advances
+  // its stream time with the wall clock from its last record, so its windows close and
+  // final results come out of a quiet partition. 0 = off (the default): stream time moves
+  // only with records, as in Kafka Streams.
+  std::chrono::milliseconds idle_timeout{0};
   SourceLocation location;
 };
 
@@ -118,7 +123,8 @@ struct WindowConfig {
   std::chrono::milliseconds advance{0};  // 0 < advance <= size; == size for tumbling
   std::chrono::milliseconds grace{0};    // >= 0
   // A window's state is purged once start + retention <= stream time (as Kafka Streams'
-  // window stores). >= size + grace, so only closed windows go; default max(size + grace, 24h) (Kafka Streams' default window retention).
+  // window stores). >= size + grace, so only closed windows go; default max(size + grace, 24h)
+  // (Kafka Streams' default window retention).
   std::chrono::milliseconds retention{0};
 };
 

@@ -50,7 +50,8 @@ const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_wri
 const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
 const std::vector<std::string> kTopologyKeys = {"name", "source", "steps", "views", "sinks"};
-const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timestamp"};
+const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timestamp",
+                                              "idle_timeout"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
 const std::vector<std::string> kStepKeys = {"name", "window", "aggregates", "emit"};
@@ -570,6 +571,9 @@ void Loader::ParseSource(const Value& v, SourceConfig& out) {
   }
   if (const Value* key = map->Find("key")) ParseKey(*key, out.key);
   if (const Value* timestamp = map->Find("timestamp")) ParseTimestamp(*timestamp, out.timestamp);
+  if (const Value* idle = map->Find("idle_timeout")) {
+    if (const auto d = ReadDuration(*idle, /*allow_zero=*/false)) out.idle_timeout = *d;
+  }
 }
 
 void Loader::ParseKey(const Value& v, KeySpec& out) {
@@ -727,11 +731,10 @@ void Loader::ParseWindow(const Value& v, WindowConfig& out) {
     if (const auto d = ReadDuration(*retention, /*allow_zero=*/false)) {
       out.retention = *d;
       if (*d < out.size + out.grace) {
-        Error(retention->location,
-              "window retention: must be at least size + grace (" +
-                  std::to_string((out.size + out.grace).count()) +
-                  "ms), or windows would be purged before they close; got " +
-                  std::to_string(d->count()) + "ms");
+        Error(retention->location, "window retention: must be at least size + grace (" +
+                                       std::to_string((out.size + out.grace).count()) +
+                                       "ms), or windows would be purged before they close; got " +
+                                       std::to_string(d->count()) + "ms");
       }
     }
   }
@@ -870,8 +873,8 @@ void Loader::ParseSink(const Value& v, const TopologyConfig& topology, bool chec
     if (auto s = ReadName(*name)) {
       const auto [first, inserted] = names.emplace(*s, name->location);
       if (!inserted) {
-        Error(name->location, "duplicate sink name " + Quote(*s) + " (first at " +
-                                  LineColumn(first->second) + ")");
+        Error(name->location,
+              "duplicate sink name " + Quote(*s) + " (first at " + LineColumn(first->second) + ")");
       }
       out.name = std::move(*s);
     }

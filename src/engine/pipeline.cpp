@@ -72,7 +72,10 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
 
 Status Pipeline::Commit() {
   if (failed_) return Status::Internal("not committing after a processing failure");
-  if (uncommitted_records_ == 0 && uncommitted_.empty()) return Status::Ok();
+  if (uncommitted_records_ == 0 && uncommitted_.empty() && !idle_advance_pending_) {
+    return Status::Ok();
+  }
+  idle_advance_pending_ = false;
   const auto started = Clock::now();
   state::WriteBatch batch;
   std::vector<PartitionOffset> progressed;
@@ -174,8 +177,12 @@ Status Pipeline::Run() {
     if (!failure.ok()) break;
 
     const auto now = Clock::now();
+    for (auto& topology : topologies_) {
+      if (topology->AdvanceIdlePartitions(now)) idle_advance_pending_ = true;
+    }
     if (uncommitted_records_ >= options_.max_uncommitted_records ||
-        (uncommitted_records_ > 0 && now - last_commit >= options_.commit_interval)) {
+        ((uncommitted_records_ > 0 || idle_advance_pending_) &&
+         now - last_commit >= options_.commit_interval)) {
       if (Status committed = Commit(); !committed.ok()) {
         failure = committed;
         break;

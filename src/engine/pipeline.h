@@ -81,6 +81,7 @@ class Pipeline final : public SourceListener {
   };
   std::vector<PendingBatch> uncommitted_;  // batches whose effects are not yet in RocksDB
   size_t uncommitted_records_ = 0;
+  bool idle_advance_pending_ = false;       // a stream time moved by idleness awaits its commit
   std::vector<TopicPartition> lag_labels_;  // partitions with a lag gauge
 };
 

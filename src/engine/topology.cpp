@@ -30,6 +30,7 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
       topic_(config.source.topic),
       key_spec_(config.source.key),
       timestamp_spec_(config.source.timestamp),
+      idle_timeout_(config.source.idle_timeout),
       db_(db),
       retention_(retention),
       processed_(metrics.records_processed.Add({{"topology", config.name}})) {
@@ -151,6 +152,8 @@ Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
                               std::to_string(partition));
     progress_state.next_offset = progress->next_offset;
     progress_state.context.stream_time_ms = progress->stream_time_ms;
+    // Idle advancement counts silence from the assignment on.
+    progress_state.stream_time_at_last_record_ms = progress->stream_time_ms;
     if (retention_ != nullptr && progress->stream_time_ms != INT64_MIN) {
       for (const auto& step : steps_) {
         retention_->AdvanceStreamTime(step->store(), partition, progress->stream_time_ms);
@@ -253,6 +256,10 @@ Status Topology::Process(const Record& record) {
   // Stream time advances before the late check, as in Kafka Streams: a record can close
   // older windows but never its own.
   progress.context.stream_time_ms = std::max(progress.context.stream_time_ms, *event_time);
+  if (idle_timeout_.count() > 0) {
+    progress.last_record_at = std::chrono::steady_clock::now();
+    progress.stream_time_at_last_record_ms = progress.context.stream_time_ms;
+  }
 
   Event event{record.partition, record.offset, *event_time, key, decoder_};
   for (auto& step : steps_) {
@@ -292,6 +299,25 @@ Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>&
     progress.dirty = false;
   }
   return Status::Ok();
+}
+
+bool Topology::AdvanceIdlePartitions(std::chrono::steady_clock::time_point now) {
+  if (idle_timeout_.count() <= 0) return false;
+  bool advanced = false;
+  for (auto& [partition, progress] : partitions_) {
+    // A partition that never saw a record has no event time to advance from.
+    if (progress.stream_time_at_last_record_ms == INT64_MIN) continue;
+    const auto silent =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - progress.last_record_at);
+    if (silent < idle_timeout_) continue;
+    const int64_t advanced_time = progress.stream_time_at_last_record_ms + silent.count();
+    if (advanced_time > progress.context.stream_time_ms) {
+      progress.context.stream_time_ms = advanced_time;
+      progress.dirty = true;
+      advanced = true;
+    }
+  }
+  return advanced;
 }
 
 void Topology::OnCommitted() {

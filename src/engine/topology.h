@@ -12,6 +12,7 @@
 // thread-safe (see view.h).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,6 +73,12 @@ class Topology {
   // after a crash still needs).
   void OnCommitted();
 
+  // With source.idle_timeout set: every partition silent for at least that long (wall
+  // clock) has its stream time moved to stream time at its last record + the wall time
+  // elapsed since. Returns true if any stream time moved (it then needs a commit, which
+  // also emits the windows that closed). Without idle_timeout: does nothing.
+  bool AdvanceIdlePartitions(std::chrono::steady_clock::time_point now);
+
   const std::vector<std::unique_ptr<View>>& views() const { return views_; }
 
  private:
@@ -79,6 +86,9 @@ class Topology {
     int64_t next_offset = -1;  // -1: nothing processed or stored yet
     PartitionContext context;
     bool dirty = false;
+    // For idle advancement: when the last record arrived, and the stream time then.
+    std::chrono::steady_clock::time_point last_record_at = std::chrono::steady_clock::now();
+    int64_t stream_time_at_last_record_ms = INT64_MIN;
   };
   enum class FailureReason {
     kInvalidJson,
@@ -98,6 +108,7 @@ class Topology {
   const std::string topic_;
   const config::KeySpec key_spec_;
   const config::TimestampSpec timestamp_spec_;
+  const std::chrono::milliseconds idle_timeout_;
   state::StateDb& db_;
   state::WindowRetention* const retention_;  // may be null
   std::vector<std::unique_ptr<WindowAggregate>> steps_;

@@ -665,18 +665,21 @@ TEST_CASE("session windows are not supported yet; hopping needs a valid advance"
             Line("8:17",
                  "missing required key 'advance' in window (a hopping window starts every "
                  "'advance' and lasts 'size')"),
-            Line("11:24", "window type: 'session' is not supported yet; supported: tumbling, hopping"),
+            Line("11:24",
+                 "window type: 'session' is not supported yet; supported: tumbling, hopping"),
             Line("14:24",
                  "window type: expected one of tumbling, hopping; got 'tumblin'; did you "
                  "mean 'tumbling'?"),
-            Line("17:52", "window advance: must not exceed the window size (60000ms); got 120000ms"),
+            Line("17:52",
+                 "window advance: must not exceed the window size (60000ms); got 120000ms"),
             Line("20:44",
                  "window: 'advance' applies only to hopping windows; a tumbling window advances "
                  "by its size"),
             Line("20:69",
                  "window retention: must be at least size + grace (60000ms), or windows would be "
                  "purged before they close; got 30000ms"),
-            Line("24:15", "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
+            Line("24:15",
+                 "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
         });
 }
 
@@ -693,7 +696,8 @@ TEST_CASE("hopping windows, retention and emit mode are read with their defaults
         window: {type: hopping, size: 5m, advance: 1m, retention: 2d}
         emit: final
         aggregates: [{name: c, function: count}]
-)"), "test.yaml", NoEnv());
+)"),
+                                       "test.yaml", NoEnv());
   REQUIRE(result.ok());
   const auto& steps = result.config->topologies[0].steps;
   CHECK(steps[0].window.advance == std::chrono::minutes(1));
@@ -824,7 +828,8 @@ TEST_CASE("golden error files", "[config][loader]") {
 namespace eddy::config {
 
 TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
-  const LoadResult good = LoadString(WithTopologies(R"(
+  const LoadResult good =
+      LoadString(WithTopologies(R"(
   - name: t
     source: {topic: x}
     steps:
@@ -834,7 +839,8 @@ TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
     sinks:
       - {name: out, from: s, topic: results}
       - {name: flat, from: s, topic: results-flat, value: flat}
-)"), "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
+)"),
+                 "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
   REQUIRE(good.ok());
   const auto& sinks = good.config->topologies[0].sinks;
   REQUIRE(sinks.size() == 2);
@@ -844,7 +850,8 @@ TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
   CHECK(sinks[0].value == SinkConfig::ValueShape::kNested);
   CHECK(sinks[1].value == SinkConfig::ValueShape::kFlat);
 
-  const LoadResult bad = LoadString(WithTopologies(R"(
+  const LoadResult bad =
+      LoadString(WithTopologies(R"(
   - name: t
     source: {topic: x}
     steps:
@@ -855,7 +862,8 @@ TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
       - {name: out, from: nope, topic: results}
       - {name: out, from: s, topic: r, value: flatt}
       - {name: x, from: s}
-)"), "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
+)"),
+                 "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
   std::vector<std::string> errors;
   for (const Diagnostic& d : bad.errors) errors.push_back(d.ToString());
   CHECK(errors == std::vector<std::string>{

@@ -1029,7 +1029,8 @@ std::string WithSink(std::string yaml, const std::string& emit, const std::strin
     const std::string window = "grace: 10s}\n";
     yaml.insert(yaml.find(window) + window.size(), "        emit: final\n");
   }
-  return yaml + "    sinks:\n      - name: out\n        from: per_minute\n        topic: results\n" +
+  return yaml +
+         "    sinks:\n      - name: out\n        from: per_minute\n        topic: results\n" +
          "        value: " + shape + "\n";
 }
 
@@ -1077,12 +1078,12 @@ TEST_CASE("emit: final sends each window once, when it closes, and never again a
     AppendPageview(source, 0, "alice", kTen + 70'000, 3);
     REQUIRE(eddy.Run(source).status.ok());
   }
-  const std::string closed_alice =
-      R"({"key":"alice","window_start_ms":)" + std::to_string(kTen) + R"(,"window_end_ms":)" +
-      std::to_string(kTen + kMinute) + R"(,"closed":true,"views":1,"total_duration_ms":10})";
-  const std::string closed_bob =
-      R"({"key":"bob","window_start_ms":)" + std::to_string(kTen) + R"(,"window_end_ms":)" +
-      std::to_string(kTen + kMinute) + R"(,"closed":true,"views":1,"total_duration_ms":7})";
+  const std::string closed_alice = R"({"key":"alice","window_start_ms":)" + std::to_string(kTen) +
+                                   R"(,"window_end_ms":)" + std::to_string(kTen + kMinute) +
+                                   R"(,"closed":true,"views":1,"total_duration_ms":10})";
+  const std::string closed_bob = R"({"key":"bob","window_start_ms":)" + std::to_string(kTen) +
+                                 R"(,"window_end_ms":)" + std::to_string(kTen + kMinute) +
+                                 R"(,"closed":true,"views":1,"total_duration_ms":7})";
   // Windows closing at the same moment go out in key order (length-prefixed: "bob" first).
   CHECK(sink.DeliveredValues() == std::vector<std::string>{closed_bob, closed_alice});
 
@@ -1096,11 +1097,37 @@ TEST_CASE("emit: final sends each window once, when it closes, and never again a
   source.Append(kTopic, 0, "k", Pageview("x", kTen, 1), kTen);
   AppendPageview(source, 0, "carol", kTen + 200'000, 1);  // closes 10:01 (and not 10:03)
   REQUIRE(restarted.Run(source).status.ok());
-  const std::string closed_alice_2 =
-      R"({"key":"alice","window_start_ms":)" + std::to_string(kTen + kMinute) +
-      R"(,"window_end_ms":)" + std::to_string(kTen + 2 * kMinute) +
-      R"(,"closed":true,"views":1,"total_duration_ms":3})";
+  const std::string closed_alice_2 = R"({"key":"alice","window_start_ms":)" +
+                                     std::to_string(kTen + kMinute) + R"(,"window_end_ms":)" +
+                                     std::to_string(kTen + 2 * kMinute) +
+                                     R"(,"closed":true,"views":1,"total_duration_ms":3})";
   CHECK(sink.DeliveredValues() == std::vector<std::string>{closed_alice_2});
+}
+
+TEST_CASE("idle_timeout: a quiet partition's windows close on the wall clock",
+          "[engine][pipeline][sink]") {
+  TempDir dir;
+  CollectingSink sink;
+  std::string yaml =
+      WithSink(PageviewsYaml(dir.path(), kDefaultAggregates, "100ms"), "final", "flat");
+  yaml.replace(yaml.find("grace: 10s"), std::string("grace: 10s").size(), "grace: 0s");
+  const std::string timestamp = "timestamp: {field: ts, format: rfc3339}\n";
+  yaml.insert(yaml.find(timestamp) + timestamp.size(), "      idle_timeout: 50ms\n");
+  Instance eddy(dir.path(), yaml, &sink);
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen + 10, 4);
+  // No record ever arrives after it; only the wall clock moves (a bounded wait: the window
+  // ends 90 ms of event time later, idleness starts counting after 50 ms).
+  const RunResult run = eddy.Run(source, {}, {[&](FixtureSource&) {
+                                   std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                                 }});
+  REQUIRE(run.status.ok());
+  CHECK(sink.DeliveredValues() ==
+        std::vector<std::string>{R"({"key":"alice","window_start_ms":)" + std::to_string(kTen) +
+                                 R"(,"window_end_ms":)" + std::to_string(kTen + 100) +
+                                 R"(,"closed":true,"views":1,"total_duration_ms":4})"});
+  // The advanced stream time was committed with the emission.
+  CHECK(eddy.Progress(0)->stream_time_ms >= kTen + 100);
 }
 
 }  // namespace
