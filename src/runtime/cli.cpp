@@ -11,6 +11,7 @@
 #include "kafka/kafka_source.h"
 #include "runtime/daemon.h"
 #include "runtime/logging.h"
+#include "runtime/test_driver.h"
 
 namespace eddy::runtime {
 namespace {
@@ -26,6 +27,9 @@ Usage:
   eddy run --config FILE     run the topologies in FILE until SIGTERM/SIGINT
   eddy validate FILE         check FILE completely (schema, topology graph, views,
                              Kafka properties) without touching Kafka; exit 3 if invalid
+  eddy test TEST_FILE...     run topologies over input fixtures, without Kafka, and check
+                             the views and sink outputs each test file expects
+                             (docs/testing.md); exit 1 if an expectation fails
   eddy --help                show this help
   eddy --version             print the version
 
@@ -61,6 +65,33 @@ int Validate(const std::vector<std::string_view>& args) {
               config->topologies.size(), config->topologies.size() == 1 ? "y" : "ies", views,
               views == 1 ? "" : "s");
   return kExitOk;
+}
+
+int Test(const std::vector<std::string_view>& args) {
+  if (args.empty()) {
+    std::fprintf(stderr, "usage: eddy test TEST_FILE...\n");
+    return kExitUsage;
+  }
+  int exit_code = kExitOk;
+  size_t passed = 0;
+  for (std::string_view arg : args) {
+    const TestFileResult result = RunTestFile(std::string(arg));
+    if (!result.errors.empty()) {
+      std::printf("ERROR %s\n", result.file.c_str());
+      for (const std::string& error : result.errors) std::printf("  %s\n", error.c_str());
+      exit_code = kExitInvalidConfig;
+    } else if (!result.failures.empty()) {
+      std::printf("FAIL  %s (%zu of %d checks failed)\n", result.file.c_str(),
+                  result.failures.size(), result.checks);
+      for (const std::string& failure : result.failures) std::printf("  %s\n", failure.c_str());
+      if (exit_code == kExitOk) exit_code = kExitFailure;
+    } else {
+      ++passed;
+      std::printf("PASS  %s (%d checks)\n", result.file.c_str(), result.checks);
+    }
+  }
+  std::printf("%zu of %zu test files passed\n", passed, args.size());
+  return exit_code;
 }
 
 int Run(const std::vector<std::string_view>& args) {
@@ -123,6 +154,7 @@ int Main(int argc, char** argv) {
   }
   if (command == "run") return Run(rest);
   if (command == "validate") return Validate(rest);
+  if (command == "test") return Test(rest);
   std::fprintf(stderr, "eddy: unknown command '%s'\n\n%s", std::string(command).c_str(), kUsage);
   return kExitUsage;
 }
