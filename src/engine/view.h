@@ -4,8 +4,8 @@
 // (at most state.commit_interval behind the processing thread), never a half-applied batch.
 // When the key is derived from a value field, one key's records can arrive on several
 // source partitions; each partition aggregates its own share and the view merges them per
-// window (count and sum are associative), so the answer is the same as if all records had
-// gone through one partition.
+// window with AggregateSet::Merge (exact for count, sum, min, max, avg, count_distinct;
+// by event time for first, last and latest — see aggregates.h).
 //
 // Thread-safety: QueryKey may be called from any thread concurrently with processing.
 #pragma once
