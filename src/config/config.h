@@ -10,9 +10,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "expr/expr.h"
 
 namespace eddy::config {
 
@@ -123,8 +126,8 @@ struct WindowConfig {
   std::chrono::milliseconds advance{0};  // 0 < advance <= size; == size for tumbling
   std::chrono::milliseconds grace{0};    // >= 0
   // A window's state is purged once start + retention <= stream time (as Kafka Streams'
-  // window stores). >= size + grace, so only closed windows go; default max(size + grace, 24h)
-  // (Kafka Streams' default window retention).
+  // window stores). >= size + grace, so only closed windows go; default size + grace + 24h,
+  // so closed windows stay queryable for a day.
   std::chrono::milliseconds retention{0};
 };
 
@@ -134,12 +137,40 @@ enum class EmitMode {
   kFinal,     // once per window, when it closes (end + grace <= stream time)
 };
 
-// A named processing step. Today: a windowed aggregation fed by the topology's source.
+// An expression of the language in docs/expressions.md, parsed and type-checked by Load.
+struct ExpressionConfig {
+  std::string text;
+  SourceLocation location;
+  std::shared_ptr<const expr::Expression> parsed;  // set by a successful Load
+};
+
+// One computed field of a `select` step: name: expression.
+struct SelectField {
+  std::string name;
+  ExpressionConfig value;
+};
+
+// A named processing step. Steps form a tree rooted at the topology's source: each reads
+// the records of `from`. Filter, select and rekey output records; a window step's results
+// go to views and sinks only.
 struct StepConfig {
-  std::string name;  // unique within the topology; [A-Za-z0-9_.-]+
-  WindowConfig window;
-  std::vector<AggregateConfig> aggregates;  // non-empty
-  EmitMode emit = EmitMode::kOnUpdate;
+  enum class Kind {
+    kWindow,  // windowed aggregation: window, aggregates, emit
+    kFilter,  // keeps records for which `expression` is exactly true
+    kSelect,  // replaces the value with an object of computed fields
+    kRekey,   // replaces the key with `expression` (a string, integer or boolean)
+  };
+  Kind kind = Kind::kWindow;
+  std::string name;  // unique within the topology; [A-Za-z0-9_.-]+; not "source"
+  // The step whose records this one reads; "" = the source. Resolved by Load: when the YAML
+  // gives no `from`, the closest record-producing step above, else the source. Always names
+  // a record-producing step defined above this one (so the steps form a tree, no cycles).
+  std::string from;
+  ExpressionConfig expression;              // kFilter, kRekey
+  std::vector<SelectField> select;          // kSelect: non-empty, names unique
+  WindowConfig window;                      // kWindow
+  std::vector<AggregateConfig> aggregates;  // kWindow: non-empty
+  EmitMode emit = EmitMode::kOnUpdate;      // kWindow
   SourceLocation location;
 };
 

@@ -54,7 +54,8 @@ const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timesta
                                               "idle_timeout"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
-const std::vector<std::string> kStepKeys = {"name", "window", "aggregates", "emit"};
+const std::vector<std::string> kStepKeys = {"name", "from",   "window", "aggregates",
+                                            "emit", "filter", "select", "rekey"};
 const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
 const std::vector<std::string> kAggregateKeys = {"name", "function", "field", "mode"};
 const std::vector<std::string> kViewKeys = {"name", "from"};
@@ -193,6 +194,10 @@ class Loader {
   void ParseTimestamp(const Value& v, TimestampSpec& out);
   // Both return where the name was written (for duplicate-name errors); line 0 if nowhere.
   SourceLocation ParseStep(const Value& v, StepConfig& out);
+  // Parses and type-checks an expression; its errors point into the YAML scalar.
+  std::optional<ExpressionConfig> ReadExpression(const Value& v);
+  // Applies the default `from` of each step and checks every `from`.
+  void ResolveStepInputs(const std::vector<SourceLocation>& from_locations, TopologyConfig& out);
   void ParseWindow(const Value& v, WindowConfig& out);
   SourceLocation ParseAggregate(const Value& v, AggregateConfig& out);
   void ParseView(const Value& v, const TopologyConfig& topology, bool check_from, ViewConfig& out);
@@ -517,6 +522,7 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
   // Views are checked against the step names only when every step has a usable name;
   // otherwise "unknown step" would be a second, misleading error about the same typo.
   bool all_steps_named = false;
+  std::vector<SourceLocation> step_from_locations;  // line 0: no `from` given
   if (const Value* steps = Require(*map, "steps")) {
     if (const auto items = ReadList(*steps, "step", "steps", /*allow_empty=*/false)) {
       all_steps_named = true;
@@ -524,6 +530,12 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
       for (const Value& item : *items) {
         StepConfig step;
         const SourceLocation name_location = ParseStep(item, step);
+        SourceLocation from_location;
+        if (item.node.IsMap() && item.node["from"]) {
+          const YAML::Mark mark = item.node["from"].Mark();
+          from_location = {file_, mark.line + 1, mark.column + 1};
+        }
+        step_from_locations.push_back(from_location);
         if (step.name.empty()) {
           all_steps_named = false;
         } else if (const auto [first, inserted] = step_names.emplace(step.name, name_location);
@@ -555,6 +567,9 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
         out.sinks.push_back(std::move(sink));
       }
     }
+  }
+  if (all_steps_named && step_from_locations.size() == out.steps.size()) {
+    ResolveStepInputs(step_from_locations, out);
   }
 }
 
@@ -650,6 +665,23 @@ void Loader::ParseTimestamp(const Value& v, TimestampSpec& out) {
   }
 }
 
+std::optional<ExpressionConfig> Loader::ReadExpression(const Value& v) {
+  auto s = ReadScalar(v, "an expression");
+  if (!s) return std::nullopt;
+  std::variant<expr::Expression, expr::ParseError> parsed = expr::Expression::Parse(s->text);
+  if (auto* error = std::get_if<expr::ParseError>(&parsed)) {
+    // Point at the offending character: the scalar's column plus the error's column (plus
+    // one for an opening quote). Exact for plain and simply quoted scalars.
+    SourceLocation at = s->location;
+    if (s->text == s->raw) at.column += error->column - 1 + (v.node.Tag() == "!" ? 1 : 0);
+    Error(at, v.subject + ": " + error->message);
+    return std::nullopt;
+  }
+  return ExpressionConfig{
+      s->text, s->location,
+      std::make_shared<const expr::Expression>(std::get<expr::Expression>(std::move(parsed)))};
+}
+
 SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
   const auto map = ReadMap(v, "step", &kStepKeys);
   if (!map) return {};
@@ -657,9 +689,90 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
   SourceLocation name_location;
   if (const Value* name = Require(*map, "name")) {
     name_location = name->location;
-    if (auto s = ReadName(*name)) out.name = std::move(*s);
+    if (auto s = ReadName(*name)) {
+      if (*s == "source") {
+        Error(name->location,
+              "step name: 'source' is reserved (it names the topology's source in 'from')");
+      }
+      out.name = std::move(*s);
+    }
   }
-  if (const Value* window = Require(*map, "window")) ParseWindow(*window, out.window);
+  if (const Value* from = map->Find("from")) {
+    if (auto s = ReadString(*from)) out.from = std::move(*s);
+  }
+
+  // Exactly one of the kind keys says what the step does.
+  static const std::vector<std::pair<std::string, StepConfig::Kind>> kKinds = {
+      {"window", StepConfig::Kind::kWindow},
+      {"filter", StepConfig::Kind::kFilter},
+      {"select", StepConfig::Kind::kSelect},
+      {"rekey", StepConfig::Kind::kRekey}};
+  std::vector<std::pair<std::string, const Value*>> given;
+  for (const auto& [key, kind] : kKinds) {
+    if (const Value* value = map->Find(key)) given.emplace_back(key, value);
+  }
+  if (given.empty()) {
+    Error(map->location,
+          "step: expected one of 'window' (with 'aggregates'), 'filter', 'select' or 'rekey' "
+          "saying what the step does");
+    return name_location;
+  }
+  if (given.size() > 1) {
+    Error(given[1].second->key_location, "step: '" + given[0].first + "' and '" + given[1].first +
+                                             "' cannot be combined; make them two steps");
+    return name_location;
+  }
+  const std::string& kind_key = given[0].first;
+  const Value& kind_value = *given[0].second;
+  for (const auto& [key, kind] : kKinds) {
+    if (key == kind_key) out.kind = kind;
+  }
+  if (out.kind != StepConfig::Kind::kWindow) {
+    for (const char* window_only : {"aggregates", "emit"}) {
+      if (const Value* extra = map->Find(window_only)) {
+        Error(extra->key_location, std::string("step: '") + window_only +
+                                       "' applies only to window steps; this is a '" + kind_key +
+                                       "' step");
+      }
+    }
+  }
+  switch (out.kind) {
+    case StepConfig::Kind::kFilter:
+      if (auto e = ReadExpression(kind_value)) {
+        if (!e->parsed->MayYield(expr::Value::Type::kBool)) {
+          Error(e->location,
+                "step filter: the expression never yields true or false; got '" + e->text + "'");
+        }
+        out.expression = std::move(*e);
+      }
+      return name_location;
+    case StepConfig::Kind::kRekey:
+      if (auto e = ReadExpression(kind_value)) out.expression = std::move(*e);
+      return name_location;
+    case StepConfig::Kind::kSelect:
+      if (const auto fields = ReadMap(kind_value, "select", nullptr)) {
+        for (const auto& [field_name, field_value] : fields->entries) {
+          if (!IsIdentifier(field_name)) {
+            Error(
+                field_value.key_location,
+                "select: field name " + Quote(field_name) +
+                    " must be an identifier (letters, digits and '_', not starting with a digit)");
+            continue;
+          }
+          Value with_subject = field_value;
+          with_subject.subject = "select " + field_name;
+          if (auto e = ReadExpression(with_subject))
+            out.select.push_back({field_name, std::move(*e)});
+        }
+        if (fields->entries.empty()) {
+          Error(kind_value.location, "step select: expected at least one field: name: expression");
+        }
+      }
+      return name_location;
+    case StepConfig::Kind::kWindow:
+      break;
+  }
+  ParseWindow(kind_value, out.window);
   if (const Value* emit = map->Find("emit")) {
     static const std::vector<EnumOption<EmitMode>> kModes = {{"update", EmitMode::kOnUpdate},
                                                              {"final", EmitMode::kFinal}};
@@ -684,6 +797,77 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
     }
   }
   return name_location;
+}
+
+void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations,
+                               TopologyConfig& out) {
+  auto kind_name = [](StepConfig::Kind kind) {
+    switch (kind) {
+      case StepConfig::Kind::kWindow:
+        return "window";
+      case StepConfig::Kind::kFilter:
+        return "filter";
+      case StepConfig::Kind::kSelect:
+        return "select";
+      case StepConfig::Kind::kRekey:
+        return "rekey";
+    }
+    return "?";
+  };
+  for (size_t i = 0; i < out.steps.size(); ++i) {
+    StepConfig& step = out.steps[i];
+    const std::string what = step.name.empty() ? "step" : "step " + Quote(step.name);
+    if (from_locations[i].line == 0) {
+      // Default: the closest record-producing step above, else the source.
+      step.from.clear();
+      for (size_t j = i; j-- > 0;) {
+        if (out.steps[j].kind != StepConfig::Kind::kWindow) {
+          step.from = out.steps[j].name;
+          break;
+        }
+      }
+      continue;
+    }
+    if (step.from == "source") {
+      step.from.clear();
+      continue;
+    }
+    size_t j = 0;
+    while (j < i && out.steps[j].name != step.from) ++j;
+    if (j == i) {
+      const bool later = std::any_of(out.steps.begin() + static_cast<long>(i), out.steps.end(),
+                                     [&](const StepConfig& s) { return s.name == step.from; });
+      Error(
+          from_locations[i],
+          what + " reads from " + Quote(step.from) +
+              (later ? ", which is defined below it; a step reads from 'source' or a step above it"
+                     : ", which is not a step of this topology; a step reads from 'source' or a "
+                       "step above it"));
+    } else if (out.steps[j].kind == StepConfig::Kind::kWindow) {
+      Error(from_locations[i],
+            what + " cannot read from " + Quote(step.from) +
+                ": a window step's results go to views and sinks, not to other steps");
+    }
+  }
+  // Views and sinks read window steps.
+  for (const ViewConfig& view : out.views) {
+    for (const StepConfig& step : out.steps) {
+      if (step.name == view.from && step.kind != StepConfig::Kind::kWindow) {
+        Error(view.location, "view " + Quote(view.name) + " reads from " + Quote(step.name) +
+                                 ", a " + kind_name(step.kind) +
+                                 " step; views and sinks read window steps");
+      }
+    }
+  }
+  for (const SinkConfig& sink : out.sinks) {
+    for (const StepConfig& step : out.steps) {
+      if (step.name == sink.from && step.kind != StepConfig::Kind::kWindow) {
+        Error(sink.location, "sink " + Quote(sink.name) + " reads from " + Quote(step.name) +
+                                 ", a " + kind_name(step.kind) +
+                                 " step; views and sinks read window steps");
+      }
+    }
+  }
 }
 
 void Loader::ParseWindow(const Value& v, WindowConfig& out) {
@@ -726,7 +910,8 @@ void Loader::ParseWindow(const Value& v, WindowConfig& out) {
   if (const Value* grace = map->Find("grace")) {
     if (const auto d = ReadDuration(*grace, /*allow_zero=*/true)) out.grace = *d;
   }
-  out.retention = std::max(out.size + out.grace, std::chrono::milliseconds(24 * 3600 * 1000));
+  // Default: closed windows stay queryable for a day after they close.
+  out.retention = out.size + out.grace + std::chrono::hours(24);
   if (const Value* retention = map->Find("retention")) {
     if (const auto d = ReadDuration(*retention, /*allow_zero=*/false)) {
       out.retention = *d;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/json_writer.h"
+#include "expr/expr.h"
 #include "state/key_encoding.h"
 
 namespace eddy::engine {
@@ -46,6 +47,30 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
   std::unique_ptr<Topology> topology(new Topology(config, db, metrics, retention));
   state::WriteBatch new_definitions;
   for (const config::StepConfig& step : config.steps) {
+    StepNode node;
+    node.kind = step.kind;
+    node.expression = step.expression.parsed;
+    for (const config::SelectField& field : step.select) {
+      node.select.emplace_back(field.name, field.value.parsed);
+    }
+    if (step.kind == config::StepConfig::Kind::kSelect) {
+      node.decoder = std::make_unique<codec::JsonRecordDecoder>();
+    }
+    // The tree: config validation guarantees `from` names a record-producing step above.
+    if (step.from.empty()) {
+      topology->source_children_.push_back(topology->nodes_.size());
+    } else {
+      for (size_t parent = 0; parent < topology->nodes_.size(); ++parent) {
+        if (config.steps[parent].name == step.from) {
+          topology->nodes_[parent].children.push_back(topology->nodes_.size());
+        }
+      }
+    }
+    if (step.kind != config::StepConfig::Kind::kWindow) {
+      topology->nodes_.push_back(std::move(node));
+      continue;
+    }
+
     const std::string store = config.name + "." + step.name;
     auto& late = metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
     auto op = std::make_unique<WindowAggregate>(store, step, db, late);
@@ -64,6 +89,8 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
           **stored + "; now: " + fingerprint +
           "). Give the step a new name to start fresh state, or delete the state directory.");
     }
+    node.window = op.get();
+    topology->nodes_.push_back(std::move(node));
     topology->steps_.push_back(std::move(op));
   }
   if (new_definitions.Count() > 0) EDDY_RETURN_IF_ERROR(db.Write(new_definitions));
@@ -75,8 +102,10 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
       return Status::InvalidArgument(view.location.ToString() + ": view '" + view.name +
                                      "' reads from unknown step '" + view.from + "'");
     }
-    const config::StepConfig& step_config =
-        config.steps[static_cast<size_t>(step - topology->steps_.begin())];
+    // steps_ holds only the window steps: find the step's config by name.
+    const config::StepConfig& step_config = *std::find_if(
+        config.steps.begin(), config.steps.end(),
+        [&](const config::StepConfig& candidate) { return candidate.name == view.from; });
     ViewSpec spec{view.name,        config.name,        config.source.topic, view.from,
                   (*step)->store(), step_config.window, step_config.emit};
     topology->views_.push_back(
@@ -261,16 +290,81 @@ Status Topology::Process(const Record& record) {
     progress.stream_time_at_last_record_ms = progress.context.stream_time_ms;
   }
 
-  Event event{record.partition, record.offset, *event_time, key, decoder_};
-  for (auto& step : steps_) {
-    Status prepared = step->Prepare(event, progress.context);
-    if (!prepared.ok()) {
-      CountFailure(FailureReason::kInvalidField, record, prepared);
-      return Status::Ok();
-    }
+  const Event event{record.partition, record.offset, *event_time, key, decoder_};
+  // Two phases over the step tree: prepare everything (filters, rekeys, selects and every
+  // window's inputs), then apply the windows. A record that fails anywhere changes nothing.
+  prepared_windows_.clear();
+  FailureReason reason = FailureReason::kInvalidField;
+  if (Status prepared = PrepareChildren(source_children_, event, progress.context, reason);
+      !prepared.ok()) {
+    CountFailure(reason, record, prepared);
+    return Status::Ok();
   }
-  for (auto& step : steps_) EDDY_RETURN_IF_ERROR(step->Apply(event));
+  for (StepNode* node : prepared_windows_) EDDY_RETURN_IF_ERROR(node->window->Apply(*node->input));
   processed_.Increment();
+  return Status::Ok();
+}
+
+Status Topology::PrepareChildren(const std::vector<size_t>& children, const Event& event,
+                                 const PartitionContext& context, FailureReason& reason) {
+  for (size_t index : children) {
+    StepNode& node = nodes_[index];
+    switch (node.kind) {
+      case config::StepConfig::Kind::kWindow: {
+        reason = FailureReason::kInvalidField;
+        EDDY_RETURN_IF_ERROR(node.window->Prepare(event, context));
+        node.input = &event;
+        prepared_windows_.push_back(&node);
+        continue;  // a window's results go to views and sinks, not to other steps
+      }
+      case config::StepConfig::Kind::kFilter: {
+        Result<bool> keep = node.expression->EvaluatePredicate(event.value);
+        if (!keep.ok()) {
+          reason = FailureReason::kInvalidField;
+          return keep.status();
+        }
+        if (!*keep) continue;
+        node.output.emplace(event);
+        break;
+      }
+      case config::StepConfig::Kind::kRekey: {
+        Result<expr::Value> value = node.expression->Evaluate(event.value);
+        Result<std::string> key =
+            value.ok() ? value->ToKeyString() : Result<std::string>(value.status());
+        if (!key.ok()) {
+          reason = FailureReason::kInvalidKey;
+          return Status::InvalidArgument("rekey '" + node.expression->text() +
+                                         "': " + key.status().message());
+        }
+        node.key_buffer = std::move(*key);
+        node.output.emplace(Event{event.partition, event.offset, event.event_time_ms,
+                                  node.key_buffer, event.value});
+        break;
+      }
+      case config::StepConfig::Kind::kSelect: {
+        JsonWriter json;
+        json.BeginObject();
+        for (const auto& [name, expression] : node.select) {
+          Result<expr::Value> value = expression->Evaluate(event.value);
+          if (!value.ok()) {
+            reason = FailureReason::kInvalidField;
+            return value.status();
+          }
+          json.Key(name).Raw(value->ToJson());
+        }
+        json.EndObject();
+        node.value_buffer = std::move(json).Take();
+        if (Status parsed = node.decoder->Parse(node.value_buffer); !parsed.ok()) {
+          reason = FailureReason::kInvalidField;
+          return parsed;
+        }
+        node.output.emplace(
+            Event{event.partition, event.offset, event.event_time_ms, event.key, *node.decoder});
+        break;
+      }
+    }
+    EDDY_RETURN_IF_ERROR(PrepareChildren(node.children, *node.output, context, reason));
+  }
   return Status::Ok();
 }
 

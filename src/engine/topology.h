@@ -28,6 +28,7 @@
 #include "engine/source.h"
 #include "engine/view.h"
 #include "engine/window_aggregate.h"
+#include "expr/expr.h"
 #include "metrics/metrics.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
@@ -98,8 +99,26 @@ class Topology {
     kInvalidField
   };
 
+  // One node per config step, in config order: the step tree records flow through.
+  struct StepNode {
+    config::StepConfig::Kind kind = config::StepConfig::Kind::kWindow;
+    std::vector<size_t> children;                        // steps reading this one's records
+    std::shared_ptr<const expr::Expression> expression;  // kFilter, kRekey
+    std::vector<std::pair<std::string, std::shared_ptr<const expr::Expression>>> select;
+    WindowAggregate* window = nullptr;  // kWindow; owned by steps_
+    // Per record, processing thread only: what the step outputs, and the buffers behind it.
+    std::string key_buffer;
+    std::string value_buffer;
+    std::unique_ptr<codec::JsonRecordDecoder> decoder;  // kSelect
+    std::optional<Event> output;
+    const Event* input = nullptr;  // kWindow: the event it prepared
+  };
+
   Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics,
            state::WindowRetention* retention);
+  // Phase one over `children` of a node that output `event`; sets `reason` on failure.
+  Status PrepareChildren(const std::vector<size_t>& children, const Event& event,
+                         const PartitionContext& context, FailureReason& reason);
   Result<int64_t> EventTime(const Record& record);
   void CountFailure(FailureReason reason, const Record& record, const Status& status);
 
@@ -110,8 +129,10 @@ class Topology {
   const config::TimestampSpec timestamp_spec_;
   const std::chrono::milliseconds idle_timeout_;
   state::StateDb& db_;
-  state::WindowRetention* const retention_;  // may be null
-  std::vector<std::unique_ptr<WindowAggregate>> steps_;
+  state::WindowRetention* const retention_;              // may be null
+  std::vector<std::unique_ptr<WindowAggregate>> steps_;  // the window steps
+  std::vector<StepNode> nodes_;
+  std::vector<size_t> source_children_;  // steps reading the source
   std::vector<std::unique_ptr<View>> views_;
   OwnedPartitions owned_;  // thread-safe; read by views
   prometheus::Counter& processed_;
@@ -121,6 +142,7 @@ class Topology {
   codec::JsonRecordDecoder decoder_;
   std::map<int32_t, PartitionProgressState> partitions_;
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
+  std::vector<StepNode*> prepared_windows_;                        // by the current record
   uint64_t failures_logged_ = 0;
 };
 

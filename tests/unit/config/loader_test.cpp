@@ -701,7 +701,7 @@ TEST_CASE("hopping windows, retention and emit mode are read with their defaults
   REQUIRE(result.ok());
   const auto& steps = result.config->topologies[0].steps;
   CHECK(steps[0].window.advance == std::chrono::minutes(1));
-  CHECK(steps[0].window.retention == std::chrono::hours(24));
+  CHECK(steps[0].window.retention == std::chrono::hours(24) + std::chrono::seconds(70));
   CHECK(steps[0].emit == EmitMode::kOnUpdate);
   CHECK(steps[1].window.kind == WindowConfig::Kind::kHopping);
   CHECK(steps[1].window.size == std::chrono::minutes(5));
@@ -801,7 +801,7 @@ TEST_CASE("SourceLocation and Diagnostic print file:line:column", "[config][load
 // Data-driven: tests/data/config/<name>.yaml is loaded with the environment below and must
 // produce exactly the lines of <name>.errors, in order.
 TEST_CASE("golden error files", "[config][loader]") {
-  for (const char* name : {"many_errors"}) {
+  for (const char* name : {"many_errors", "step_errors"}) {
     const std::string base = std::string(EDDY_TEST_DATA_DIR) + "/config/" + name;
     std::ifstream yaml_file(base + ".yaml");
     std::ifstream errors_file(base + ".errors");
