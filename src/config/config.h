@@ -144,6 +144,17 @@ struct ExpressionConfig {
   std::shared_ptr<const expr::Expression> parsed;  // set by a successful Load
 };
 
+// What a dedup step recognises a record by, and for how long.
+struct DedupConfig {
+  enum class IdSource { kField, kKafkaKey, kHeader };
+  IdSource id_source = IdSource::kField;
+  std::vector<std::string> field_path;  // kField
+  std::string field_path_text;
+  std::string header;  // kHeader: the header's name
+  // An id stays "seen" until first-seen event time + ttl <= the partition's stream time.
+  std::chrono::milliseconds ttl{0};  // > 0
+};
+
 // One computed field of a `select` step: name: expression.
 struct SelectField {
   std::string name;
@@ -159,6 +170,7 @@ struct StepConfig {
     kFilter,  // keeps records for which `expression` is exactly true
     kSelect,  // replaces the value with an object of computed fields
     kRekey,   // replaces the key with `expression` (a string, integer or boolean)
+    kDedup,   // drops records whose id was already seen within the ttl
   };
   Kind kind = Kind::kWindow;
   std::string name;  // unique within the topology; [A-Za-z0-9_.-]+; not "source"
@@ -168,6 +180,7 @@ struct StepConfig {
   std::string from;
   ExpressionConfig expression;              // kFilter, kRekey
   std::vector<SelectField> select;          // kSelect: non-empty, names unique
+  DedupConfig dedup;                        // kDedup
   WindowConfig window;                      // kWindow
   std::vector<AggregateConfig> aggregates;  // kWindow: non-empty
   EmitMode emit = EmitMode::kOnUpdate;      // kWindow

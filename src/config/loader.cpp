@@ -54,8 +54,9 @@ const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timesta
                                               "idle_timeout"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
-const std::vector<std::string> kStepKeys = {"name", "from",   "window", "aggregates",
-                                            "emit", "filter", "select", "rekey"};
+const std::vector<std::string> kStepKeys = {"name",   "from",   "window", "aggregates", "emit",
+                                            "filter", "select", "rekey",  "dedup"};
+const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
 const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
 const std::vector<std::string> kAggregateKeys = {"name", "function", "field", "mode"};
 const std::vector<std::string> kViewKeys = {"name", "from"};
@@ -199,6 +200,7 @@ class Loader {
   // Applies the default `from` of each step and checks every `from`.
   void ResolveStepInputs(const std::vector<SourceLocation>& from_locations, TopologyConfig& out);
   void ParseWindow(const Value& v, WindowConfig& out);
+  void ParseDedup(const Value& v, DedupConfig& out);
   SourceLocation ParseAggregate(const Value& v, AggregateConfig& out);
   void ParseView(const Value& v, const TopologyConfig& topology, bool check_from, ViewConfig& out);
   void ParseSink(const Value& v, const TopologyConfig& topology, bool check_from, SinkConfig& out,
@@ -706,15 +708,16 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
       {"window", StepConfig::Kind::kWindow},
       {"filter", StepConfig::Kind::kFilter},
       {"select", StepConfig::Kind::kSelect},
-      {"rekey", StepConfig::Kind::kRekey}};
+      {"rekey", StepConfig::Kind::kRekey},
+      {"dedup", StepConfig::Kind::kDedup}};
   std::vector<std::pair<std::string, const Value*>> given;
   for (const auto& [key, kind] : kKinds) {
     if (const Value* value = map->Find(key)) given.emplace_back(key, value);
   }
   if (given.empty()) {
     Error(map->location,
-          "step: expected one of 'window' (with 'aggregates'), 'filter', 'select' or 'rekey' "
-          "saying what the step does");
+          "step: expected one of 'window' (with 'aggregates'), 'filter', 'select', 'rekey' or "
+          "'dedup' saying what the step does");
     return name_location;
   }
   if (given.size() > 1) {
@@ -769,6 +772,9 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
         }
       }
       return name_location;
+    case StepConfig::Kind::kDedup:
+      ParseDedup(kind_value, out.dedup);
+      return name_location;
     case StepConfig::Kind::kWindow:
       break;
   }
@@ -811,6 +817,8 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
         return "select";
       case StepConfig::Kind::kRekey:
         return "rekey";
+      case StepConfig::Kind::kDedup:
+        return "dedup";
     }
     return "?";
   };
@@ -867,6 +875,36 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
                                  " step; views and sinks read window steps");
       }
     }
+  }
+}
+
+void Loader::ParseDedup(const Value& v, DedupConfig& out) {
+  const auto map = ReadMap(v, "dedup", &kDedupKeys);
+  if (!map) return;
+  const Value* field = map->Find("field");
+  const Value* kafka_key = map->Find("kafka_key");
+  const Value* header = map->Find("header");
+  const int forms = (field != nullptr) + (kafka_key != nullptr) + (header != nullptr);
+  if (forms != 1) {
+    Error(map->location,
+          "dedup: expected exactly one id: 'field: <path>', 'kafka_key: true' or 'header: <name>'");
+  } else if (field != nullptr) {
+    if (auto path = ReadFieldPath(*field)) {
+      out.id_source = DedupConfig::IdSource::kField;
+      out.field_path = std::move(path->segments);
+      out.field_path_text = std::move(path->text);
+    }
+  } else if (kafka_key != nullptr) {
+    if (const auto b = ReadBool(*kafka_key); b && !*b) {
+      Error(kafka_key->location, "dedup kafka_key: can only be true");
+    }
+    out.id_source = DedupConfig::IdSource::kKafkaKey;
+  } else if (auto name = ReadString(*header)) {
+    out.id_source = DedupConfig::IdSource::kHeader;
+    out.header = std::move(*name);
+  }
+  if (const Value* ttl = Require(*map, "ttl")) {
+    if (const auto d = ReadDuration(*ttl, /*allow_zero=*/false)) out.ttl = *d;
   }
 }
 

@@ -14,6 +14,7 @@
 
 #include "codec/json_record.h"
 #include "common/status.h"
+#include "engine/record.h"
 #include "state/state_db.h"
 
 namespace eddy::engine {
@@ -25,6 +26,7 @@ struct Event {
   int64_t event_time_ms = 0;
   std::string_view key;
   codec::JsonRecordDecoder& value;  // parsed value; valid during Process only
+  const Record* record = nullptr;   // the source record (Kafka key, headers); may be null
 };
 
 // What a step may ask of its topology while flushing.

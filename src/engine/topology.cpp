@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/json_writer.h"
+#include "engine/dedup.h"
 #include "expr/expr.h"
 #include "state/key_encoding.h"
 
@@ -66,29 +67,46 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
         }
       }
     }
+    // A stateful step's stored definition must match the config's (see DefinitionFingerprint).
+    auto check_definition = [&](const std::string& store,
+                                const std::string& fingerprint) -> Status {
+      const std::string meta_key = state::EncodeStoreMetaKey(store);
+      Result<std::optional<std::string>> stored = db.Get(meta_key);
+      if (!stored.ok()) return stored.status();
+      if (!stored->has_value()) {
+        new_definitions.Put(meta_key, fingerprint);
+      } else if (**stored != fingerprint) {
+        return Status::InvalidArgument(
+            step.location.ToString() + ": step '" + step.name + "' of topology '" + config.name +
+            "' has state in " + db.path() + " that was built by a different definition (stored: " +
+            **stored + "; now: " + fingerprint +
+            "). Give the step a new name to start fresh state, or delete the state directory.");
+      }
+      return Status::Ok();
+    };
+    const std::string store = config.name + "." + step.name;
+    if (step.kind == config::StepConfig::Kind::kDedup) {
+      auto& duplicates =
+          metrics.duplicates_dropped.Add({{"topology", config.name}, {"step", step.name}});
+      auto dedup = std::make_unique<Dedup>(store, step, db, duplicates);
+      EDDY_RETURN_IF_ERROR(check_definition(store, dedup->DefinitionFingerprint()));
+      if (retention != nullptr) retention->RegisterStore(store, step.dedup.ttl.count());
+      node.dedup = dedup.get();
+      topology->stateful_.push_back(dedup.get());
+      topology->stores_.push_back(store);
+      topology->dedups_.push_back(std::move(dedup));
+    }
     if (step.kind != config::StepConfig::Kind::kWindow) {
       topology->nodes_.push_back(std::move(node));
       continue;
     }
 
-    const std::string store = config.name + "." + step.name;
     auto& late = metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
     auto op = std::make_unique<WindowAggregate>(store, step, db, late);
     if (retention != nullptr) retention->RegisterStore(store, step.window.retention.count());
-
-    const std::string meta_key = state::EncodeStoreMetaKey(store);
-    const std::string fingerprint = op->DefinitionFingerprint();
-    Result<std::optional<std::string>> stored = db.Get(meta_key);
-    if (!stored.ok()) return stored.status();
-    if (!stored->has_value()) {
-      new_definitions.Put(meta_key, fingerprint);
-    } else if (**stored != fingerprint) {
-      return Status::InvalidArgument(
-          step.location.ToString() + ": step '" + step.name + "' of topology '" + config.name +
-          "' has state in " + db.path() + " that was built by a different definition (stored: " +
-          **stored + "; now: " + fingerprint +
-          "). Give the step a new name to start fresh state, or delete the state directory.");
-    }
+    EDDY_RETURN_IF_ERROR(check_definition(store, op->DefinitionFingerprint()));
+    topology->stateful_.push_back(op.get());
+    topology->stores_.push_back(store);
     node.window = op.get();
     topology->nodes_.push_back(std::move(node));
     topology->steps_.push_back(std::move(op));
@@ -184,13 +202,13 @@ Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
     // Idle advancement counts silence from the assignment on.
     progress_state.stream_time_at_last_record_ms = progress->stream_time_ms;
     if (retention_ != nullptr && progress->stream_time_ms != INT64_MIN) {
-      for (const auto& step : steps_) {
-        retention_->AdvanceStreamTime(step->store(), partition, progress->stream_time_ms);
+      for (const std::string& store : stores_) {
+        retention_->AdvanceStreamTime(store, partition, progress->stream_time_ms);
       }
     }
     resume = progress->next_offset;
   }
-  for (auto& step : steps_) {
+  for (Operator* step : stateful_) {
     EDDY_RETURN_IF_ERROR(step->RestorePartition(partition, progress_state.context.stream_time_ms));
   }
   partitions_[partition] = progress_state;
@@ -201,7 +219,7 @@ Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
 void Topology::OnRevoked(int32_t partition) {
   partitions_.erase(partition);
   owned_.Remove(partition);
-  for (auto& step : steps_) step->DropPartition(partition);
+  for (Operator* step : stateful_) step->DropPartition(partition);
 }
 
 Result<int64_t> Topology::EventTime(const Record& record) {
@@ -290,17 +308,20 @@ Status Topology::Process(const Record& record) {
     progress.stream_time_at_last_record_ms = progress.context.stream_time_ms;
   }
 
-  const Event event{record.partition, record.offset, *event_time, key, decoder_};
+  const Event event{record.partition, record.offset, *event_time, key, decoder_, &record};
   // Two phases over the step tree: prepare everything (filters, rekeys, selects and every
   // window's inputs), then apply the windows. A record that fails anywhere changes nothing.
-  prepared_windows_.clear();
+  prepared_effects_.clear();
   FailureReason reason = FailureReason::kInvalidField;
   if (Status prepared = PrepareChildren(source_children_, event, progress.context, reason);
       !prepared.ok()) {
     CountFailure(reason, record, prepared);
     return Status::Ok();
   }
-  for (StepNode* node : prepared_windows_) EDDY_RETURN_IF_ERROR(node->window->Apply(*node->input));
+  for (StepNode* node : prepared_effects_) {
+    Operator* step = node->window != nullptr ? static_cast<Operator*>(node->window) : node->dedup;
+    EDDY_RETURN_IF_ERROR(step->Apply(*node->input));
+  }
   processed_.Increment();
   return Status::Ok();
 }
@@ -314,8 +335,17 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.window->Prepare(event, context));
         node.input = &event;
-        prepared_windows_.push_back(&node);
+        prepared_effects_.push_back(&node);
         continue;  // a window's results go to views and sinks, not to other steps
+      }
+      case config::StepConfig::Kind::kDedup: {
+        reason = FailureReason::kInvalidField;
+        EDDY_RETURN_IF_ERROR(node.dedup->Prepare(event, context));
+        node.input = &event;
+        prepared_effects_.push_back(&node);
+        if (!node.dedup->passed()) continue;
+        node.output.emplace(event);
+        break;
       }
       case config::StepConfig::Kind::kFilter: {
         Result<bool> keep = node.expression->EvaluatePredicate(event.value);
@@ -338,7 +368,7 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
         }
         node.key_buffer = std::move(*key);
         node.output.emplace(Event{event.partition, event.offset, event.event_time_ms,
-                                  node.key_buffer, event.value});
+                                  node.key_buffer, event.value, event.record});
         break;
       }
       case config::StepConfig::Kind::kSelect: {
@@ -358,8 +388,8 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
           reason = FailureReason::kInvalidField;
           return parsed;
         }
-        node.output.emplace(
-            Event{event.partition, event.offset, event.event_time_ms, event.key, *node.decoder});
+        node.output.emplace(Event{event.partition, event.offset, event.event_time_ms, event.key,
+                                  *node.decoder, event.record});
         break;
       }
     }
@@ -383,7 +413,7 @@ Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>&
     const std::map<int32_t, PartitionProgressState>& partitions_;
   };
   const StreamTimes stream_times(partitions_);
-  for (auto& step : steps_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch, stream_times));
+  for (Operator* step : stateful_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch, stream_times));
   for (auto& [partition, progress] : partitions_) {
     if (!progress.dirty) continue;
     batch.Put(state::EncodeProgressKey(name_, topic_, partition),
@@ -418,8 +448,8 @@ void Topology::OnCommitted() {
   if (retention_ != nullptr) {
     for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
       if (stream_time_ms == INT64_MIN) continue;
-      for (const auto& step : steps_) {
-        retention_->AdvanceStreamTime(step->store(), partition, stream_time_ms);
+      for (const std::string& store : stores_) {
+        retention_->AdvanceStreamTime(store, partition, stream_time_ms);
       }
     }
   }

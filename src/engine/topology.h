@@ -22,6 +22,7 @@
 
 #include "codec/json_record.h"
 #include "config/config.h"
+#include "engine/dedup.h"
 #include "engine/operator.h"
 #include "engine/record.h"
 #include "engine/sink.h"
@@ -106,12 +107,13 @@ class Topology {
     std::shared_ptr<const expr::Expression> expression;  // kFilter, kRekey
     std::vector<std::pair<std::string, std::shared_ptr<const expr::Expression>>> select;
     WindowAggregate* window = nullptr;  // kWindow; owned by steps_
+    Dedup* dedup = nullptr;             // kDedup; owned by dedups_
     // Per record, processing thread only: what the step outputs, and the buffers behind it.
     std::string key_buffer;
     std::string value_buffer;
     std::unique_ptr<codec::JsonRecordDecoder> decoder;  // kSelect
     std::optional<Event> output;
-    const Event* input = nullptr;  // kWindow: the event it prepared
+    const Event* input = nullptr;  // kWindow, kDedup: the event it prepared
   };
 
   Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics,
@@ -131,6 +133,9 @@ class Topology {
   state::StateDb& db_;
   state::WindowRetention* const retention_;              // may be null
   std::vector<std::unique_ptr<WindowAggregate>> steps_;  // the window steps
+  std::vector<std::unique_ptr<Dedup>> dedups_;           // the dedup steps
+  std::vector<Operator*> stateful_;  // every step with state (windows and dedups)
+  std::vector<std::string> stores_;  // their store names, for the window retention
   std::vector<StepNode> nodes_;
   std::vector<size_t> source_children_;  // steps reading the source
   std::vector<std::unique_ptr<View>> views_;
@@ -142,7 +147,8 @@ class Topology {
   codec::JsonRecordDecoder decoder_;
   std::map<int32_t, PartitionProgressState> partitions_;
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
-  std::vector<StepNode*> prepared_windows_;                        // by the current record
+  // Steps prepared for the current record that have a phase two (windows, dedups).
+  std::vector<StepNode*> prepared_effects_;
   uint64_t failures_logged_ = 0;
 };
 

@@ -26,6 +26,10 @@ Metrics::Metrics()
                                .Name("eddy_late_records_dropped_total")
                                .Help("Records dropped because their window had closed")
                                .Register(*registry_)),
+      duplicates_dropped(prometheus::BuildCounter()
+                             .Name("eddy_duplicates_dropped_total")
+                             .Help("Records a dedup step dropped as already seen within its ttl")
+                             .Register(*registry_)),
       consumer_lag(prometheus::BuildGauge()
                        .Name("eddy_consumer_lag_records")
                        .Help("High watermark minus next offset to process, per partition")
@@ -51,6 +55,15 @@ Metrics::Metrics()
                        .Name("eddy_kafka_errors_total")
                        .Help("Errors reported by the Kafka client, by librdkafka error name")
                        .Register(*registry_)),
+      sink_records_sent(prometheus::BuildCounter()
+                            .Name("eddy_sink_records_sent_total")
+                            .Help("Records a Kafka sink delivered (acknowledged by the broker)")
+                            .Register(*registry_)),
+      sink_errors(prometheus::BuildCounter()
+                      .Name("eddy_sink_errors_total")
+                      .Help("Records a Kafka sink could not send or deliver, by librdkafka "
+                            "error name")
+                      .Register(*registry_)),
       build_info(prometheus::BuildGauge()
                      .Name("eddy_build_info")
                      .Help("Constant 1, labelled with the eddy version")

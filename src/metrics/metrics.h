@@ -46,6 +46,9 @@ class Metrics {
   // Records that arrived after their window closed (window end + grace <= stream time).
   // {topology, step}
   prometheus::Family<prometheus::Counter>& late_records_dropped;
+  // Records a dedup step dropped because their id was already seen within its ttl.
+  // {topology, step}
+  prometheus::Family<prometheus::Counter>& duplicates_dropped;
   // High watermark minus the next offset to process, per assigned partition. {topic, partition}
   prometheus::Family<prometheus::Gauge>& consumer_lag;
   // Partitions currently assigned to this instance. {}
@@ -58,6 +61,11 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>& state_commit_duration;
   // Errors reported by the Kafka client (librdkafka error name). {error}
   prometheus::Family<prometheus::Counter>& kafka_errors;
+  // Records a Kafka sink delivered: acknowledged by the broker (acks=all). {topic}
+  prometheus::Family<prometheus::Counter>& sink_records_sent;
+  // Records a Kafka sink could not send (rejected by produce()) or that the broker never
+  // acknowledged (failed delivery report), by librdkafka error name. {topic, error}
+  prometheus::Family<prometheus::Counter>& sink_errors;
   // Constant 1, labelled with the version. {version}
   prometheus::Family<prometheus::Gauge>& build_info;
 };

@@ -1130,5 +1130,44 @@ TEST_CASE("idle_timeout: a quiet partition's windows close on the wall clock",
   CHECK(eddy.Progress(0)->stream_time_ms >= kTen + 100);
 }
 
+TEST_CASE("dedup drops ids seen within the ttl, across a restart, and lets them pass after",
+          "[engine][pipeline][dedup]") {
+  TempDir dir;
+  std::string yaml = PageviewsYaml(dir.path());
+  const std::string steps = "    steps:\n";
+  yaml.insert(yaml.find(steps) + steps.size(),
+              "      - name: once\n        dedup: {kafka_key: true, ttl: 1m}\n");
+  auto duplicates = [](Instance& eddy) {
+    return eddy.metrics()
+        .duplicates_dropped.Add({{"topology", "pageviews"}, {"step", "once"}})
+        .Value();
+  };
+  FixtureSource first;
+  first.Append(kTopic, 0, "k1", Pageview("alice", kTen, 1), kTen);
+  first.Append(kTopic, 0, "k1", Pageview("alice", kTen + 30'000, 100), kTen);  // repeat
+  first.Append(kTopic, 0, "k2", Pageview("alice", kTen + 40'000, 2), kTen);    // other id
+  {
+    Instance eddy(dir.path(), yaml);
+    const RunResult run = eddy.Run(first, {"alice"});
+    REQUIRE(run.status.ok());
+    CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 2, 3}}));
+    CHECK(duplicates(eddy) == 1);
+  }
+  Instance eddy(dir.path(), yaml);  // restart: the ids come back from RocksDB
+  FixtureSource second;
+  for (int i = 0; i < 3; ++i)
+    second.Append(kTopic, 0, "x", Pageview("x", kTen, 1), kTen);                 // applied
+  second.Append(kTopic, 0, "k1", Pageview("alice", kTen + 50'000, 1000), kTen);  // still seen
+  // Stream time 10:01:05: k1 was first seen at 10:00, + 1m ttl <= 10:01:05: it passes again.
+  second.Append(kTopic, 0, "k1", Pageview("alice", kTen + 65'000, 4), kTen);
+  second.Append(kTopic, 0, "k1", Pageview("alice", kTen + 66'000, 1000), kTen);  // new ttl: dup
+  second.Append(kTopic, 0, std::nullopt, Pageview("alice", kTen + 67'000, 1000), kTen);  // no id
+  const RunResult run = eddy.Run(second, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") == ViewJson("alice", {{kTen, 2, 3}, {kTen + kMinute, 1, 4}}));
+  CHECK(duplicates(eddy) == 2);
+  CHECK(eddy.Failed("invalid_field") == 1);
+}
+
 }  // namespace
 }  // namespace eddy::engine
