@@ -1,0 +1,50 @@
+// FixtureSink: an in-memory Sink for tests and the offline `eddy test` driver. It behaves
+// like a Kafka producer whose broker acknowledges everything at the next Flush:
+//
+// - Send() appends the record to pending() and succeeds (unless a test armed FailNextSend).
+// - Flush() moves every pending record, in Send order, to the end of records() (the
+//   delivered ones) and succeeds. After FailNextFlush(status) the next Flush() returns that
+//   status instead and delivers nothing: the pending records stay pending, as records whose
+//   delivery the pipeline cannot vouch for (it must not commit past them). A later Flush()
+//   delivers them.
+// - The timeout is ignored: nothing here ever waits.
+//
+// Threading: like every Sink, owned and called by one thread (the processing thread). Read
+// records() / pending() from that thread, or after the pipeline has stopped.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/sink.h"
+
+namespace eddy::engine {
+
+class FixtureSink final : public Sink {
+ public:
+  Status Send(SinkRecord record) override;
+  Status Flush(std::chrono::milliseconds timeout) override;
+
+  // Delivered records (moved here by a successful Flush), in Send order.
+  const std::vector<SinkRecord>& records() const { return delivered_; }
+  // Records sent since the last successful Flush, in Send order.
+  const std::vector<SinkRecord>& pending() const { return pending_; }
+  // Flush calls so far, failed ones included.
+  size_t flush_count() const { return flush_count_; }
+
+  // Faults for tests, each used once. `status` must not be OK.
+  void FailNextSend(Status status);   // the record is not queued
+  void FailNextFlush(Status status);  // nothing is delivered
+
+ private:
+  std::vector<SinkRecord> pending_;
+  std::vector<SinkRecord> delivered_;
+  size_t flush_count_ = 0;
+  std::optional<Status> fail_next_send_;
+  std::optional<Status> fail_next_flush_;
+};
+
+}  // namespace eddy::engine
