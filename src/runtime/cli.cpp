@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "config/loader.h"
+#include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
 #include "runtime/daemon.h"
 #include "runtime/logging.h"
@@ -41,7 +43,14 @@ Documentation: docs/ (configuration.md, cli.md, http-api.md, metrics.md).
 std::optional<config::Config> LoadAndValidate(const std::string& path) {
   config::LoadResult loaded = config::LoadFile(path);
   std::vector<config::Diagnostic> errors = loaded.errors;
-  if (loaded.config) kafka::ValidateKafkaProperties(loaded.config->kafka, errors);
+  if (loaded.config) {
+    kafka::ValidateKafkaProperties(loaded.config->kafka, errors);
+    const auto& topologies = loaded.config->topologies;
+    if (std::any_of(topologies.begin(), topologies.end(),
+                    [](const auto& topology) { return !topology.sinks.empty(); })) {
+      kafka::ValidateKafkaSinkProperties(loaded.config->kafka, errors);
+    }
+  }
   if (!errors.empty()) {
     for (const config::Diagnostic& error : errors)
       std::fprintf(stderr, "%s\n", error.ToString().c_str());

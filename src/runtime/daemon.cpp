@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include "engine/pipeline.h"
 #include "engine/topology.h"
 #include "http/server.h"
+#include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
 #include "metrics/metrics.h"
 #include "state/state_db.h"
@@ -36,6 +38,7 @@ struct Daemon::Parts {
   std::unique_ptr<metrics::Metrics> metrics;
   state::WindowRetention window_retention;  // outlives db, whose compactions consult it
   std::unique_ptr<state::StateDb> db;
+  std::unique_ptr<kafka::KafkaSink> sink;  // only when some topology has sinks
   std::vector<std::unique_ptr<engine::Topology>> topologies;
   std::unique_ptr<kafka::KafkaSource> source;
   std::unique_ptr<engine::Pipeline> pipeline;
@@ -69,9 +72,17 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   if (!db.ok()) return db.status();
   parts->db = std::move(*db);
 
+  const bool has_sinks = std::any_of(cfg.topologies.begin(), cfg.topologies.end(),
+                                     [](const auto& topology) { return !topology.sinks.empty(); });
+  if (has_sinks) {
+    Result<std::unique_ptr<kafka::KafkaSink>> sink =
+        kafka::KafkaSink::Create(cfg.kafka, *parts->metrics);
+    if (!sink.ok()) return sink.status();
+    parts->sink = std::move(*sink);
+  }
   for (const config::TopologyConfig& topology_config : cfg.topologies) {
     Result<std::unique_ptr<engine::Topology>> topology = engine::Topology::Create(
-        topology_config, *parts->db, *parts->metrics, &parts->window_retention);
+        topology_config, *parts->db, *parts->metrics, &parts->window_retention, parts->sink.get());
     if (!topology.ok()) return topology.status();
     parts->topologies.push_back(std::move(*topology));
   }
@@ -83,8 +94,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
 
   engine::PipelineOptions pipeline_options;
   pipeline_options.commit_interval = cfg.state.commit_interval;
-  parts->pipeline = std::make_unique<engine::Pipeline>(
-      *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options);
+  parts->pipeline =
+      std::make_unique<engine::Pipeline>(*parts->source, *parts->db, parts->topologies,
+                                         *parts->metrics, pipeline_options, parts->sink.get());
 
   http::ServerOptions server_options;
   server_options.address = cfg.http.listen_address;

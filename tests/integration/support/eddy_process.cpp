@@ -61,7 +61,8 @@ std::string WriteTempFile(const std::string& name, const std::string& contents) 
 }
 
 EddyProcess::EddyProcess(std::string config_path, uint16_t http_port) : http_port_(http_port) {
-  log_path_ = config_path + ".log";
+  // Logs go to a fresh temp dir, never next to the config (which may be in the source tree).
+  log_path_ = MakeTempDir("eddy-log") + "/eddy.log";
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {

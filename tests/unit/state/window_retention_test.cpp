@@ -27,9 +27,9 @@ std::string MakeTempDir() {
 size_t CountPrefix(const StateDb& db, std::string_view prefix) {
   size_t count = 0;
   REQUIRE(db.ScanPrefix(prefix, [&](std::string_view, std::string_view) {
-                ++count;
-                return true;
-              }).ok());
+              ++count;
+              return true;
+            }).ok());
   return count;
 }
 
@@ -44,8 +44,8 @@ TEST_CASE("Expired: start + retention <= stream time, per store and partition",
   retention.AdvanceStreamTime("t.s", 0, 10 * kHour);
   CHECK(retention.Expired("t.s", 0, 9 * kHour));  // 9h + 1h <= 10h
   CHECK_FALSE(retention.Expired("t.s", 0, 9 * kHour + 1));
-  CHECK_FALSE(retention.Expired("t.s", 1, 0));      // another partition: unknown
-  CHECK_FALSE(retention.Expired("other", 0, 0));    // unknown store
+  CHECK_FALSE(retention.Expired("t.s", 1, 0));       // another partition: unknown
+  CHECK_FALSE(retention.Expired("other", 0, 0));     // unknown store
   retention.AdvanceStreamTime("t.s", 0, 5 * kHour);  // never backwards
   CHECK(retention.Expired("t.s", 0, 9 * kHour));
   retention.AdvanceStreamTime("unknown", 0, 5 * kHour);  // ignored
@@ -66,9 +66,9 @@ TEST_CASE("compaction purges expired windows and keeps everything else", "[state
     for (int key = 0; key < 25; ++key) {
       for (int minute = 0; minute < 240; ++minute) {
         for (int32_t partition : {0, 1}) {
-          batch.Put(EncodeWindowKey({"t.s", partition, "user" + std::to_string(key),
-                                     minute * kMinute}),
-                    "v");
+          batch.Put(
+              EncodeWindowKey({"t.s", partition, "user" + std::to_string(key), minute * kMinute}),
+              "v");
         }
       }
     }
