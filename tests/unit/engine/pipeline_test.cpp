@@ -31,6 +31,7 @@
 #include "engine/fixture_source.h"
 #include "engine/topology.h"
 #include "state/key_encoding.h"
+#include "support/temp_dir.h"
 
 namespace eddy::engine {
 namespace {
@@ -40,25 +41,7 @@ constexpr int64_t kGrace = 10'000;
 constexpr int64_t kTen = 1'795'600'800'000;  // 2026-11-25T10:00:00Z
 constexpr const char* kTopic = "pageviews";
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "eddy-pipeline-test-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using eddy::testing::TempDir;
 
 const char* const kDefaultAggregates =
     "[{name: views, function: count}, {name: total_duration_ms, function: sum, field: "

@@ -13,30 +13,12 @@
 #include <vector>
 
 #include "state/key_encoding.h"
+#include "support/temp_dir.h"
 
 namespace eddy::state {
 namespace {
 
-// A fresh directory under $TMPDIR, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "eddy-state-test-XXXXXX").string();
-    REQUIRE(mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using eddy::testing::TempDir;
 
 std::unique_ptr<StateDb> OpenDb(const std::string& dir) {
   Result<std::unique_ptr<StateDb>> db = StateDb::Open(dir, StateDbOptions{});
