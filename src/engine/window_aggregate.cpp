@@ -64,7 +64,12 @@ Status WindowAggregate::Apply(const Event& event) {
       ++cached_windows_;
     }
     aggregates_.Apply(pending_.inputs, it->second.values);
-    it->second.dirty = true;
+    if (!it->second.dirty) {
+      it->second.dirty = true;
+      // Elements of an unordered_map keep their address until erased, and nothing is
+      // erased while dirty (see FlushTo and DropPartition).
+      dirty_.push_back({event.partition, &*it});
+    }
     if (TracksOpenWindows()) {
       open_windows_[event.partition].emplace(pending_.windows[i].end_ms + window_.grace.count(),
                                              it->first);
@@ -114,23 +119,25 @@ Status WindowAggregate::RestorePartition(int32_t partition, int64_t stream_time_
 
 Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& context) {
   const bool emit_updates = emitter_ && emit_ == config::EmitMode::kOnUpdate;
-  for (auto& [partition, cache] : cache_) {
-    const int64_t stream_time_ms = context.StreamTime(partition);
-    for (auto& [key, window] : cache) {
-      if (!window.dirty) continue;
-      batch.Put(key, aggregates_.Encode(window.values));
-      window.dirty = false;
-      if (emit_updates) {
-        std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);
-        if (!decoded) return Status::Internal("corrupt window key in store " + store_);
-        const TimeWindow span{decoded->window_start_ms,
-                              decoded->window_start_ms + window_.size.count()};
-        EDDY_RETURN_IF_ERROR(
-            emitter_({partition, decoded->user_key, span,
-                      WindowClosed(span, window_.grace.count(), stream_time_ms), window.values}));
-      }
+  // Only the windows changed since the last flush, in the order they were first changed:
+  // a commit costs what changed, not the size of the cache.
+  for (const auto& [partition, entry] : dirty_) {
+    const std::string& key = entry->first;
+    CachedWindow& window = entry->second;
+    batch.Put(key, aggregates_.Encode(window.values));
+    window.dirty = false;
+    if (emit_updates) {
+      std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);
+      if (!decoded) return Status::Internal("corrupt window key in store " + store_);
+      const TimeWindow span{decoded->window_start_ms,
+                            decoded->window_start_ms + window_.size.count()};
+      EDDY_RETURN_IF_ERROR(
+          emitter_({partition, decoded->user_key, span,
+                    WindowClosed(span, window_.grace.count(), context.StreamTime(partition)),
+                    window.values}));
     }
   }
+  dirty_.clear();
   if (TracksOpenWindows()) {
     for (auto& [partition, open] : open_windows_) {
       const int64_t stream_time_ms = context.StreamTime(partition);
@@ -157,6 +164,7 @@ Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& co
 
 void WindowAggregate::DropPartition(int32_t partition) {
   open_windows_.erase(partition);
+  std::erase_if(dirty_, [&](const auto& dirty) { return dirty.first == partition; });
   auto it = cache_.find(partition);
   if (it == cache_.end()) return;
   cached_windows_ -= it->second.size();

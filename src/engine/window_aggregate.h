@@ -102,6 +102,8 @@ class WindowAggregate final : public Operator {
   Pending pending_;  // decided by Prepare, carried out by Apply
   std::unordered_map<int32_t, PartitionCache> cache_;
   size_t cached_windows_ = 0;
+  // The cache entries changed since the last flush (partition, entry), first change first.
+  std::vector<std::pair<int32_t, PartitionCache::value_type*>> dirty_;
   Emitter emitter_;
   // emit: final with an emitter only: per partition, windows not yet emitted, ordered by the
   // stream time at which they close (end + grace), then encoded key.
