@@ -171,6 +171,7 @@ struct StepConfig {
     kSelect,  // replaces the value with an object of computed fields
     kRekey,   // replaces the key with `expression` (a string, integer or boolean)
     kDedup,   // drops records whose id was already seen within the ttl
+    kTable,   // keeps the latest value per key (a changelog); tombstones delete
   };
   Kind kind = Kind::kWindow;
   std::string name;  // unique within the topology; [A-Za-z0-9_.-]+; not "source"
@@ -181,6 +182,9 @@ struct StepConfig {
   ExpressionConfig expression;              // kFilter, kRekey
   std::vector<SelectField> select;          // kSelect: non-empty, names unique
   DedupConfig dedup;                        // kDedup
+  // kTable: a record for which this is exactly true deletes its key (a delete marker), as a
+  // tombstone (null value) does. parsed is null when not configured.
+  ExpressionConfig table_delete_when;
   WindowConfig window;                      // kWindow
   std::vector<AggregateConfig> aggregates;  // kWindow: non-empty
   EmitMode emit = EmitMode::kOnUpdate;      // kWindow

@@ -55,7 +55,8 @@ const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timesta
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
 const std::vector<std::string> kStepKeys = {"name",   "from",   "window", "aggregates", "emit",
-                                            "filter", "select", "rekey",  "dedup"};
+                                            "filter", "select", "rekey",  "dedup", "table"};
+const std::vector<std::string> kTableKeys = {"delete_when"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
 const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
 const std::vector<std::string> kAggregateKeys = {"name", "function", "field", "mode"};
@@ -709,15 +710,16 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
       {"filter", StepConfig::Kind::kFilter},
       {"select", StepConfig::Kind::kSelect},
       {"rekey", StepConfig::Kind::kRekey},
-      {"dedup", StepConfig::Kind::kDedup}};
+      {"dedup", StepConfig::Kind::kDedup},
+      {"table", StepConfig::Kind::kTable}};
   std::vector<std::pair<std::string, const Value*>> given;
   for (const auto& [key, kind] : kKinds) {
     if (const Value* value = map->Find(key)) given.emplace_back(key, value);
   }
   if (given.empty()) {
     Error(map->location,
-          "step: expected one of 'window' (with 'aggregates'), 'filter', 'select', 'rekey' or "
-          "'dedup' saying what the step does");
+          "step: expected one of 'window' (with 'aggregates'), 'filter', 'select', 'rekey', "
+          "'dedup' or 'table' saying what the step does");
     return name_location;
   }
   if (given.size() > 1) {
@@ -775,6 +777,13 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
     case StepConfig::Kind::kDedup:
       ParseDedup(kind_value, out.dedup);
       return name_location;
+    case StepConfig::Kind::kTable:
+      if (const auto table = ReadMap(kind_value, "table", &kTableKeys)) {
+        if (const Value* when = table->Find("delete_when")) {
+          if (auto e = ReadExpression(*when)) out.table_delete_when = std::move(*e);
+        }
+      }
+      return name_location;
     case StepConfig::Kind::kWindow:
       break;
   }
@@ -819,6 +828,8 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
         return "rekey";
       case StepConfig::Kind::kDedup:
         return "dedup";
+      case StepConfig::Kind::kTable:
+        return "table";
     }
     return "?";
   };
@@ -829,7 +840,8 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
       // Default: the closest record-producing step above, else the source.
       step.from.clear();
       for (size_t j = i; j-- > 0;) {
-        if (out.steps[j].kind != StepConfig::Kind::kWindow) {
+        if (out.steps[j].kind != StepConfig::Kind::kWindow &&
+            out.steps[j].kind != StepConfig::Kind::kTable) {
           step.from = out.steps[j].name;
           break;
         }
@@ -851,19 +863,21 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
               (later ? ", which is defined below it; a step reads from 'source' or a step above it"
                      : ", which is not a step of this topology; a step reads from 'source' or a "
                        "step above it"));
-    } else if (out.steps[j].kind == StepConfig::Kind::kWindow) {
+    } else if (out.steps[j].kind == StepConfig::Kind::kWindow ||
+               out.steps[j].kind == StepConfig::Kind::kTable) {
       Error(from_locations[i],
-            what + " cannot read from " + Quote(step.from) +
-                ": a window step's results go to views and sinks, not to other steps");
+            what + " cannot read from " + Quote(step.from) + ": a " + kind_name(out.steps[j].kind) +
+                " step's results go to views and sinks, not to other steps");
     }
   }
-  // Views and sinks read window steps.
+  // Views read window and table steps; sinks read window steps.
   for (const ViewConfig& view : out.views) {
     for (const StepConfig& step : out.steps) {
-      if (step.name == view.from && step.kind != StepConfig::Kind::kWindow) {
+      if (step.name == view.from && step.kind != StepConfig::Kind::kWindow &&
+          step.kind != StepConfig::Kind::kTable) {
         Error(view.location, "view " + Quote(view.name) + " reads from " + Quote(step.name) +
                                  ", a " + kind_name(step.kind) +
-                                 " step; views and sinks read window steps");
+                                 " step; views read window and table steps");
       }
     }
   }
@@ -872,7 +886,7 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
       if (step.name == sink.from && step.kind != StepConfig::Kind::kWindow) {
         Error(sink.location, "sink " + Quote(sink.name) + " reads from " + Quote(step.name) +
                                  ", a " + kind_name(step.kind) +
-                                 " step; views and sinks read window steps");
+                                 " step; sinks read window steps");
       }
     }
   }

@@ -7,8 +7,8 @@ namespace eddy::engine {
 
 int64_t FixtureSource::Append(FixtureRecord record) {
   Log& log = logs_[{std::move(record.topic), record.partition}];
-  log.push_back({std::move(record.key), std::move(record.value), record.timestamp_ms,
-                 std::move(record.headers)});
+  log.push_back({std::move(record.key), std::move(record.value), record.tombstone,
+                 record.timestamp_ms, std::move(record.headers)});
   return static_cast<int64_t>(log.size()) - 1;
 }
 
@@ -107,6 +107,7 @@ Status FixtureSource::Poll(std::chrono::milliseconds timeout, size_t max_records
       record.offset = position;
       if (stored.key) record.key = std::string_view(*stored.key);
       record.value = stored.value;
+      record.tombstone = stored.tombstone;
       record.timestamp_ms = stored.timestamp_ms;
       for (const auto& [name, value] : stored.headers) record.headers.push_back({name, value});
       ++position;

@@ -52,6 +52,7 @@ struct FixtureRecord {
   int32_t partition = 0;
   std::optional<std::string> key;
   std::string value;
+  bool tombstone = false;  // a null value (value must be empty)
   int64_t timestamp_ms = 0;
   std::vector<std::pair<std::string, std::string>> headers;
 };
@@ -105,6 +106,7 @@ class FixtureSource final : public Source {
   struct StoredRecord {
     std::optional<std::string> key;
     std::string value;
+    bool tombstone = false;
     int64_t timestamp_ms = 0;
     std::vector<std::pair<std::string, std::string>> headers;
   };

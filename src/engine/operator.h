@@ -27,6 +27,7 @@ struct Event {
   std::string_view key;
   codec::JsonRecordDecoder& value;  // parsed value; valid during Process only
   const Record* record = nullptr;   // the source record (Kafka key, headers); may be null
+  std::string_view value_json;      // the value's JSON text (what `value` parsed)
 };
 
 // What a step may ask of its topology while flushing.

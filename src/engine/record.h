@@ -30,6 +30,9 @@ struct Record {
   int64_t offset = 0;
   std::optional<std::string_view> key;  // nullopt: the record has no key
   std::string_view value;
+  // A Kafka record with a null value (a tombstone: "delete this key" in a changelog). value
+  // is empty then; only table steps act on tombstones.
+  bool tombstone = false;
   int64_t timestamp_ms = 0;  // the record's Kafka timestamp (create or log-append time)
   std::vector<RecordHeader> headers;
 };

@@ -7,6 +7,7 @@
 
 #include "common/json_writer.h"
 #include "engine/dedup.h"
+#include "engine/table.h"
 #include "expr/expr.h"
 #include "state/key_encoding.h"
 
@@ -96,6 +97,13 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
       topology->stores_.push_back(store);
       topology->dedups_.push_back(std::move(dedup));
     }
+    if (step.kind == config::StepConfig::Kind::kTable) {
+      auto table = std::make_unique<TableStep>(store, step, db);
+      EDDY_RETURN_IF_ERROR(check_definition(store, table->DefinitionFingerprint()));
+      node.table = table.get();
+      topology->stateful_.push_back(table.get());
+      topology->tables_.push_back(std::move(table));
+    }
     if (step.kind != config::StepConfig::Kind::kWindow) {
       topology->nodes_.push_back(std::move(node));
       continue;
@@ -114,6 +122,13 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
   if (new_definitions.Count() > 0) EDDY_RETURN_IF_ERROR(db.Write(new_definitions));
 
   for (const config::ViewConfig& view : config.views) {
+    auto table = std::find_if(topology->tables_.begin(), topology->tables_.end(),
+                              [&](const auto& t) { return t->name() == view.from; });
+    if (table != topology->tables_.end()) {
+      topology->views_.push_back(std::make_unique<TableView>(
+          view.name, config.name, view.from, (*table)->store(), db, topology->owned_));
+      continue;
+    }
     auto step = std::find_if(topology->steps_.begin(), topology->steps_.end(),
                              [&](const auto& s) { return s->name() == view.from; });
     if (step == topology->steps_.end()) {
@@ -127,7 +142,7 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     ViewSpec spec{view.name,        config.name,        config.source.topic, view.from,
                   (*step)->store(), step_config.window, step_config.emit};
     topology->views_.push_back(
-        std::make_unique<View>(std::move(spec), (*step)->aggregates(), db, topology->owned_));
+        std::make_unique<WindowView>(std::move(spec), (*step)->aggregates(), db, topology->owned_));
   }
   for (const config::SinkConfig& sink_config : config.sinks) {
     auto step = std::find_if(topology->steps_.begin(), topology->steps_.end(),
@@ -271,6 +286,29 @@ Status Topology::Process(const Record& record) {
   progress.next_offset = record.offset + 1;
   progress.dirty = true;
 
+  if (record.tombstone) {
+    // A null value deletes its key from the tables that read the source; nothing else can
+    // use a record without a value.
+    bool table_reads_source = false;
+    for (size_t index : source_children_) table_reads_source |= nodes_[index].table != nullptr;
+    if (!table_reads_source) {
+      CountFailure(FailureReason::kInvalidJson, record,
+                   Status::InvalidArgument("null value (a tombstone) and no table reads it"));
+      return Status::Ok();
+    }
+    if (key_spec_.kind != config::KeySpec::Kind::kKafkaKey || !record.key) {
+      CountFailure(FailureReason::kMissingKey, record,
+                   Status::InvalidArgument("a tombstone (null value) is keyed by its Kafka key"));
+      return Status::Ok();
+    }
+    for (size_t index : source_children_) {
+      if (nodes_[index].table != nullptr) {
+        nodes_[index].table->ApplyTombstone(record.partition, *record.key);
+      }
+    }
+    processed_.Increment();
+    return Status::Ok();
+  }
   if (Status parsed = decoder_.Parse(record.value); !parsed.ok()) {
     CountFailure(FailureReason::kInvalidJson, record, parsed);
     return Status::Ok();
@@ -308,7 +346,8 @@ Status Topology::Process(const Record& record) {
     progress.stream_time_at_last_record_ms = progress.context.stream_time_ms;
   }
 
-  const Event event{record.partition, record.offset, *event_time, key, decoder_, &record};
+  const Event event{record.partition, record.offset, *event_time, key, decoder_, &record,
+                    record.value};
   // Two phases over the step tree: prepare everything (filters, rekeys, selects and every
   // window's inputs), then apply the windows. A record that fails anywhere changes nothing.
   prepared_effects_.clear();
@@ -319,7 +358,9 @@ Status Topology::Process(const Record& record) {
     return Status::Ok();
   }
   for (StepNode* node : prepared_effects_) {
-    Operator* step = node->window != nullptr ? static_cast<Operator*>(node->window) : node->dedup;
+    Operator* step = node->window != nullptr  ? static_cast<Operator*>(node->window)
+                     : node->dedup != nullptr ? static_cast<Operator*>(node->dedup)
+                                              : static_cast<Operator*>(node->table);
     EDDY_RETURN_IF_ERROR(step->Apply(*node->input));
   }
   processed_.Increment();
@@ -337,6 +378,13 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
         node.input = &event;
         prepared_effects_.push_back(&node);
         continue;  // a window's results go to views and sinks, not to other steps
+      }
+      case config::StepConfig::Kind::kTable: {
+        reason = FailureReason::kInvalidField;
+        EDDY_RETURN_IF_ERROR(node.table->Prepare(event, context));
+        node.input = &event;
+        prepared_effects_.push_back(&node);
+        continue;  // a table's rows go to views, not to other steps
       }
       case config::StepConfig::Kind::kDedup: {
         reason = FailureReason::kInvalidField;
@@ -368,7 +416,7 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
         }
         node.key_buffer = std::move(*key);
         node.output.emplace(Event{event.partition, event.offset, event.event_time_ms,
-                                  node.key_buffer, event.value, event.record});
+                                  node.key_buffer, event.value, event.record, event.value_json});
         break;
       }
       case config::StepConfig::Kind::kSelect: {
@@ -389,7 +437,7 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
           return parsed;
         }
         node.output.emplace(Event{event.partition, event.offset, event.event_time_ms, event.key,
-                                  *node.decoder, event.record});
+                                  *node.decoder, event.record, node.value_buffer});
         break;
       }
     }

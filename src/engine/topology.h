@@ -23,6 +23,7 @@
 #include "codec/json_record.h"
 #include "config/config.h"
 #include "engine/dedup.h"
+#include "engine/table.h"
 #include "engine/operator.h"
 #include "engine/record.h"
 #include "engine/sink.h"
@@ -108,6 +109,7 @@ class Topology {
     std::vector<std::pair<std::string, std::shared_ptr<const expr::Expression>>> select;
     WindowAggregate* window = nullptr;  // kWindow; owned by steps_
     Dedup* dedup = nullptr;             // kDedup; owned by dedups_
+    TableStep* table = nullptr;         // kTable; owned by tables_
     // Per record, processing thread only: what the step outputs, and the buffers behind it.
     std::string key_buffer;
     std::string value_buffer;
@@ -134,6 +136,7 @@ class Topology {
   state::WindowRetention* const retention_;              // may be null
   std::vector<std::unique_ptr<WindowAggregate>> steps_;  // the window steps
   std::vector<std::unique_ptr<Dedup>> dedups_;           // the dedup steps
+  std::vector<std::unique_ptr<TableStep>> tables_;       // the table steps
   std::vector<Operator*> stateful_;  // every step with state (windows and dedups)
   std::vector<std::string> stores_;  // their store names, for the window retention
   std::vector<StepNode> nodes_;

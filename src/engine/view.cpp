@@ -24,11 +24,11 @@ std::vector<int32_t> OwnedPartitions::Snapshot() const {
   return {partitions_.begin(), partitions_.end()};
 }
 
-View::View(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
+WindowView::WindowView(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
            const OwnedPartitions& owned)
     : spec_(std::move(spec)), aggregates_(aggregates), db_(db), owned_(owned) {}
 
-Result<std::string> View::QueryKeyJson(std::string_view key) const {
+Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
   struct MergedWindow {
     AggregateValues values;
     bool closed = true;  // closed in every partition holding a share
@@ -101,6 +101,37 @@ Result<std::string> View::QueryKeyJson(std::string_view key) const {
         .EndObject();
   }
   json.EndArray().EndObject();
+  return std::move(json).Take();
+}
+
+TableView::TableView(std::string name, std::string topology, std::string step, std::string store,
+                     const state::StateDb& db, const OwnedPartitions& owned)
+    : name_(std::move(name)),
+      topology_(std::move(topology)),
+      step_(std::move(step)),
+      store_(std::move(store)),
+      db_(db),
+      owned_(owned) {}
+
+Result<std::string> TableView::QueryKeyJson(std::string_view key) const {
+  std::optional<std::string> value;
+  for (int32_t partition : owned_.Snapshot()) {
+    Result<std::optional<std::string>> row =
+        db_.Get(state::EncodeWindowKey({store_, partition, key, 0}));
+    if (!row.ok()) return row.status();
+    if (row->has_value()) {
+      value = std::move(**row);
+      break;
+    }
+  }
+  JsonWriter json;
+  json.BeginObject().Key("view").String(name_).Key("key").String(key).Key("value");
+  if (value) {
+    json.Raw(*value);
+  } else {
+    json.Null();
+  }
+  json.EndObject();
   return std::move(json).Take();
 }
 

@@ -47,14 +47,28 @@ struct ViewSpec {
   config::EmitMode emit = config::EmitMode::kOnUpdate;
 };
 
+// A queryable view of one step: what GET /v1/views/{view}/keys/{key} answers.
 class View {
  public:
-  View(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
-       const OwnedPartitions& owned);
+  virtual ~View() = default;
+  virtual const std::string& name() const = 0;
+  virtual const std::string& topology() const = 0;
+  virtual const std::string& step() const = 0;
+  virtual const char* kind() const = 0;  // "window" or "table"
+  // The answer for one key, as JSON. Thread-safe.
+  virtual Result<std::string> QueryKeyJson(std::string_view key) const = 0;
+};
 
-  const std::string& name() const { return spec_.name; }
-  const std::string& topology() const { return spec_.topology; }
-  const std::string& step() const { return spec_.step; }
+// A view of a window step.
+class WindowView final : public View {
+ public:
+  WindowView(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
+             const OwnedPartitions& owned);
+
+  const std::string& name() const override { return spec_.name; }
+  const std::string& topology() const override { return spec_.topology; }
+  const std::string& step() const override { return spec_.step; }
+  const char* kind() const override { return "window"; }
   config::EmitMode emit() const { return spec_.emit; }
 
   // JSON: {"view":..., "key":..., "windows":[{"start":RFC3339, "end":..., "start_ms":...,
@@ -64,12 +78,34 @@ class View {
   // only; on-update lists all. Expired windows (start + retention <= stream time) are never
   // listed, whether or not compaction has purged them yet. A key with no state gives an
   // empty list.
-  Result<std::string> QueryKeyJson(std::string_view key) const;
+  Result<std::string> QueryKeyJson(std::string_view key) const override;
 
  private:
   // Constant after construction.
   const ViewSpec spec_;
   const AggregateSet& aggregates_;
+  const state::StateDb& db_;
+  const OwnedPartitions& owned_;
+};
+
+// A view of a table step: {"view":..., "key":..., "value": <the latest value, or null>}.
+// Reads committed state, like every view.
+class TableView final : public View {
+ public:
+  TableView(std::string name, std::string topology, std::string step, std::string store,
+            const state::StateDb& db, const OwnedPartitions& owned);
+  const std::string& name() const override { return name_; }
+  const std::string& topology() const override { return topology_; }
+  const std::string& step() const override { return step_; }
+  const char* kind() const override { return "table"; }
+  Result<std::string> QueryKeyJson(std::string_view key) const override;
+
+ private:
+  // Constant after construction.
+  const std::string name_;
+  const std::string topology_;
+  const std::string step_;
+  const std::string store_;
   const state::StateDb& db_;
   const OwnedPartitions& owned_;
 };

@@ -135,6 +135,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
         record.key =
             std::string_view(static_cast<const char*>(message->key_pointer()), message->key_len());
       record.value = std::string_view(static_cast<const char*>(message->payload()), message->len());
+      record.tombstone = message->payload() == nullptr;
       record.timestamp_ms = message->timestamp().timestamp;
       if (RdKafka::Headers* headers = message->headers();
           headers != nullptr && headers->size() > 0) {

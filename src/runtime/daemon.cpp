@@ -172,6 +172,8 @@ http::Response ListViews(const Daemon::Parts& parts) {
           .String(view->topology())
           .Key("step")
           .String(view->step())
+          .Key("kind")
+          .String(view->kind())
           .EndObject();
     }
   }

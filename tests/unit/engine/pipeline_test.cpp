@@ -1152,5 +1152,43 @@ TEST_CASE("dedup drops ids seen within the ttl, across a restart, and lets them 
   CHECK(eddy.Failed("invalid_field") == 1);
 }
 
+TEST_CASE("a table keeps the latest value per key across a restart; tombstones delete",
+          "[engine][pipeline][table]") {
+  TempDir dir;
+  const std::string yaml = "kafka:\n  bootstrap.servers: 127.0.0.1:9092\n  group.id: g\n"
+                           "state:\n  dir: " + dir.path() + "\n"
+                           "topologies:\n  - name: customers\n"
+                           "    source: {topic: pageviews, key: {kafka_key: true}}\n"
+                           "    steps:\n      - {name: latest, table: {delete_when: \"gone\"}}\n"
+                           "    views:\n      - {name: customers, from: latest}\n";
+  auto tombstone = [](FixtureSource& source, const std::string& key) {
+    FixtureRecord record;
+    record.topic = kTopic;
+    record.key = key;
+    record.tombstone = true;
+    source.Append(std::move(record));
+  };
+  {
+    Instance eddy(dir.path(), yaml);
+    FixtureSource source;
+    source.Append(kTopic, 0, "c1", R"({"tier":"silver"})");
+    source.Append(kTopic, 0, "c2", R"({"tier":"gold"})");
+    source.Append(kTopic, 0, "c1", R"({"tier":"gold"})");
+    REQUIRE(eddy.Run(source, {"c1", "c2"}).status.ok());
+  }
+  Instance eddy(dir.path(), yaml);  // restart: rows come back from RocksDB
+  FixtureSource source;
+  for (int i = 0; i < 3; ++i) source.Append(kTopic, 0, "x", R"({"tier":"replayed"})");
+  tombstone(source, "c2");
+  source.Append(kTopic, 0, "c3", R"({"tier":"bronze"})");
+  source.Append(kTopic, 0, "c3", R"({"gone":true})");
+  const RunResult run = eddy.Run(source, {"c1", "c2", "c3", "x"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("c1") == R"({"view":"customers","key":"c1","value":{"tier":"gold"}})");
+  CHECK(run.views.at("c2") == R"({"view":"customers","key":"c2","value":null})");
+  CHECK(run.views.at("c3") == R"({"view":"customers","key":"c3","value":null})");
+  CHECK(run.views.at("x") == R"({"view":"customers","key":"x","value":null})");  // not applied
+}
+
 }  // namespace
 }  // namespace eddy::engine
