@@ -179,9 +179,9 @@ struct StepConfig {
   // gives no `from`, the closest record-producing step above, else the source. Always names
   // a record-producing step defined above this one (so the steps form a tree, no cycles).
   std::string from;
-  ExpressionConfig expression;              // kFilter, kRekey
-  std::vector<SelectField> select;          // kSelect: non-empty, names unique
-  DedupConfig dedup;                        // kDedup
+  ExpressionConfig expression;      // kFilter, kRekey
+  std::vector<SelectField> select;  // kSelect: non-empty, names unique
+  DedupConfig dedup;                // kDedup
   // kTable: a record for which this is exactly true deletes its key (a delete marker), as a
   // tombstone (null value) does. parsed is null when not configured.
   ExpressionConfig table_delete_when;

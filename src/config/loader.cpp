@@ -55,7 +55,7 @@ const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timesta
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
 const std::vector<std::string> kStepKeys = {"name",   "from",   "window", "aggregates", "emit",
-                                            "filter", "select", "rekey",  "dedup", "table"};
+                                            "filter", "select", "rekey",  "dedup",      "table"};
 const std::vector<std::string> kTableKeys = {"delete_when"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
 const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
@@ -706,12 +706,9 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
 
   // Exactly one of the kind keys says what the step does.
   static const std::vector<std::pair<std::string, StepConfig::Kind>> kKinds = {
-      {"window", StepConfig::Kind::kWindow},
-      {"filter", StepConfig::Kind::kFilter},
-      {"select", StepConfig::Kind::kSelect},
-      {"rekey", StepConfig::Kind::kRekey},
-      {"dedup", StepConfig::Kind::kDedup},
-      {"table", StepConfig::Kind::kTable}};
+      {"window", StepConfig::Kind::kWindow}, {"filter", StepConfig::Kind::kFilter},
+      {"select", StepConfig::Kind::kSelect}, {"rekey", StepConfig::Kind::kRekey},
+      {"dedup", StepConfig::Kind::kDedup},   {"table", StepConfig::Kind::kTable}};
   std::vector<std::pair<std::string, const Value*>> given;
   for (const auto& [key, kind] : kKinds) {
     if (const Value* value = map->Find(key)) given.emplace_back(key, value);
@@ -865,9 +862,9 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
                        "step above it"));
     } else if (out.steps[j].kind == StepConfig::Kind::kWindow ||
                out.steps[j].kind == StepConfig::Kind::kTable) {
-      Error(from_locations[i],
-            what + " cannot read from " + Quote(step.from) + ": a " + kind_name(out.steps[j].kind) +
-                " step's results go to views and sinks, not to other steps");
+      Error(from_locations[i], what + " cannot read from " + Quote(step.from) + ": a " +
+                                   kind_name(out.steps[j].kind) +
+                                   " step's results go to views and sinks, not to other steps");
     }
   }
   // Views read window and table steps; sinks read window steps.
@@ -885,8 +882,7 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
     for (const StepConfig& step : out.steps) {
       if (step.name == sink.from && step.kind != StepConfig::Kind::kWindow) {
         Error(sink.location, "sink " + Quote(sink.name) + " reads from " + Quote(step.name) +
-                                 ", a " + kind_name(step.kind) +
-                                 " step; sinks read window steps");
+                                 ", a " + kind_name(step.kind) + " step; sinks read window steps");
       }
     }
   }

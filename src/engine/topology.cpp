@@ -346,8 +346,8 @@ Status Topology::Process(const Record& record) {
     progress.stream_time_at_last_record_ms = progress.context.stream_time_ms;
   }
 
-  const Event event{record.partition, record.offset, *event_time, key, decoder_, &record,
-                    record.value};
+  const Event event{record.partition, record.offset, *event_time, key,
+                    decoder_,         &record,       record.value};
   // Two phases over the step tree: prepare everything (filters, rekeys, selects and every
   // window's inputs), then apply the windows. A record that fails anywhere changes nothing.
   prepared_effects_.clear();

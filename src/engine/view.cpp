@@ -25,7 +25,7 @@ std::vector<int32_t> OwnedPartitions::Snapshot() const {
 }
 
 WindowView::WindowView(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
-           const OwnedPartitions& owned)
+                       const OwnedPartitions& owned)
     : spec_(std::move(spec)), aggregates_(aggregates), db_(db), owned_(owned) {}
 
 Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {

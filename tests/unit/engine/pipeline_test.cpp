@@ -1155,12 +1155,15 @@ TEST_CASE("dedup drops ids seen within the ttl, across a restart, and lets them 
 TEST_CASE("a table keeps the latest value per key across a restart; tombstones delete",
           "[engine][pipeline][table]") {
   TempDir dir;
-  const std::string yaml = "kafka:\n  bootstrap.servers: 127.0.0.1:9092\n  group.id: g\n"
-                           "state:\n  dir: " + dir.path() + "\n"
-                           "topologies:\n  - name: customers\n"
-                           "    source: {topic: pageviews, key: {kafka_key: true}}\n"
-                           "    steps:\n      - {name: latest, table: {delete_when: \"gone\"}}\n"
-                           "    views:\n      - {name: customers, from: latest}\n";
+  const std::string yaml =
+      "kafka:\n  bootstrap.servers: 127.0.0.1:9092\n  group.id: g\n"
+      "state:\n  dir: " +
+      dir.path() +
+      "\n"
+      "topologies:\n  - name: customers\n"
+      "    source: {topic: pageviews, key: {kafka_key: true}}\n"
+      "    steps:\n      - {name: latest, table: {delete_when: \"gone\"}}\n"
+      "    views:\n      - {name: customers, from: latest}\n";
   auto tombstone = [](FixtureSource& source, const std::string& key) {
     FixtureRecord record;
     record.topic = kTopic;
