@@ -78,8 +78,11 @@ struct TimestampSpec {
 
 enum class ValueFormat { kJson };
 
+// One input topic of a topology. A topology reads one (`source:`, named "source") or several
+// (`sources:`, each named) topics; steps name the source they read in `from`.
 struct SourceConfig {
-  std::string topic;  // non-empty
+  std::string name;   // "source" for the single-source form; else unique in the topology
+  std::string topic;  // non-empty; unique within the topology
   ValueFormat format = ValueFormat::kJson;
   KeySpec key;
   TimestampSpec timestamp;
@@ -155,6 +158,27 @@ struct DedupConfig {
   std::chrono::milliseconds ttl{0};  // > 0
 };
 
+// A join of the records a step reads (`from`, the left side) with another input, matching
+// equal keys. engine/stream_join.h and engine/table_join.h have the exact semantics.
+struct JoinConfig {
+  enum class With {
+    kTable,   // the current row of a table step, looked up by key (stream–table join)
+    kStream,  // records of another input within `within` of each other (stream–stream join)
+  };
+  enum class Type { kInner, kLeft, kOuter };  // kOuter: kStream only
+  With with = With::kTable;
+  // kTable: a table step of this topology. kStream: a source or record-producing step whose
+  // records descend from a different source than the left side's.
+  std::string right;
+  Type type = Type::kInner;
+  // The member of the output object that holds the right side's value (null when a left or
+  // outer join found no match). Default: `right`. An identifier.
+  std::string as;
+  std::chrono::milliseconds within{0};  // kStream: > 0; |left time - right time| <= within
+  std::chrono::milliseconds grace{0};   // kStream: >= 0; how late a record may arrive
+  SourceLocation right_location;        // of the table / stream key
+};
+
 // One computed field of a `select` step: name: expression.
 struct SelectField {
   std::string name;
@@ -172,16 +196,20 @@ struct StepConfig {
     kRekey,   // replaces the key with `expression` (a string, integer or boolean)
     kDedup,   // drops records whose id was already seen within the ttl
     kTable,   // keeps the latest value per key (a changelog); tombstones delete
+    kJoin,    // joins its records with a table or another stream (JoinConfig)
   };
   Kind kind = Kind::kWindow;
   std::string name;  // unique within the topology; [A-Za-z0-9_.-]+; not "source"
-  // The step whose records this one reads; "" = the source. Resolved by Load: when the YAML
-  // gives no `from`, the closest record-producing step above, else the source. Always names
-  // a record-producing step defined above this one (so the steps form a tree, no cycles).
+  // The step or source whose records this one reads. Resolved by Load: when the YAML gives
+  // no `from`, the closest record-producing step above, else the only source. Always names
+  // a source (then from_source is true) or a record-producing step defined above this one,
+  // so the steps form a forest rooted at the sources, with no cycles.
   std::string from;
+  bool from_source = false;
   ExpressionConfig expression;      // kFilter, kRekey
   std::vector<SelectField> select;  // kSelect: non-empty, names unique
   DedupConfig dedup;                // kDedup
+  JoinConfig join;                  // kJoin
   // kTable: a record for which this is exactly true deletes its key (a delete marker), as a
   // tombstone (null value) does. parsed is null when not configured.
   ExpressionConfig table_delete_when;
@@ -201,22 +229,25 @@ struct ViewConfig {
 
 // Writes a step's results to a Kafka topic (at-least-once, idempotent producer). Window
 // results are sent when the step emits them: every committed change (emit: update), or once
-// per window when it closes (emit: final).
+// per window when it closes (emit: final). A record-producing step's records (filter,
+// select, rekey, dedup, join) are sent as they are: their key, value and event time.
 struct SinkConfig {
   std::string name;   // unique within the topology; [A-Za-z0-9_.-]+
   std::string from;   // names a step of the same topology
   std::string topic;  // non-empty
+  // Window steps only (records are sent as they are):
   // kNested: {"key", "start", "end", "start_ms", "end_ms", "closed", "aggregates": {...}}
   // kFlat:   {"key", "window_start_ms", "window_end_ms", "closed", <aggregate>: value, ...}
   enum class ValueShape { kNested, kFlat };
   ValueShape value = ValueShape::kNested;
+  SourceLocation value_location;  // line 0: not given
   SourceLocation location;
 };
 
 struct TopologyConfig {
-  std::string name;  // unique; [A-Za-z0-9_.-]+
-  SourceConfig source;
-  std::vector<StepConfig> steps;  // non-empty
+  std::string name;                   // unique; [A-Za-z0-9_.-]+
+  std::vector<SourceConfig> sources;  // non-empty; names unique and distinct from step names
+  std::vector<StepConfig> steps;      // non-empty
   std::vector<ViewConfig> views;
   std::vector<SinkConfig> sinks;
   SourceLocation location;

@@ -49,13 +49,16 @@ const std::vector<std::string> kTopKeys = {"kafka", "state", "http", "logging", 
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
 const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
-const std::vector<std::string> kTopologyKeys = {"name", "source", "steps", "views", "sinks"};
-const std::vector<std::string> kSourceKeys = {"topic", "format", "key", "timestamp",
-                                              "idle_timeout"};
+const std::vector<std::string> kTopologyKeys = {"name",  "source", "sources",
+                                                "steps", "views",  "sinks"};
+const std::vector<std::string> kSourceKeys = {"name", "topic",     "format",
+                                              "key",  "timestamp", "idle_timeout"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
-const std::vector<std::string> kStepKeys = {"name",   "from",   "window", "aggregates", "emit",
-                                            "filter", "select", "rekey",  "dedup",      "table"};
+const std::vector<std::string> kStepKeys = {"name",  "from",   "window", "aggregates",
+                                            "emit",  "filter", "select", "rekey",
+                                            "dedup", "table",  "join"};
+const std::vector<std::string> kJoinKeys = {"table", "stream", "type", "as", "within", "grace"};
 const std::vector<std::string> kTableKeys = {"delete_when"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
 const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
@@ -191,7 +194,8 @@ class Loader {
   void ParseLogging(const Value& v, LoggingConfig& out);
   void ParseTopologies(const Value& v, std::vector<TopologyConfig>& out);
   void ParseTopology(const Value& v, TopologyConfig& out);
-  void ParseSource(const Value& v, SourceConfig& out);
+  // `named`: an item of `sources:` (needs a name) rather than the single `source:`.
+  void ParseSource(const Value& v, bool named, SourceConfig& out);
   void ParseKey(const Value& v, KeySpec& out);
   void ParseTimestamp(const Value& v, TimestampSpec& out);
   // Both return where the name was written (for duplicate-name errors); line 0 if nowhere.
@@ -202,6 +206,7 @@ class Loader {
   void ResolveStepInputs(const std::vector<SourceLocation>& from_locations, TopologyConfig& out);
   void ParseWindow(const Value& v, WindowConfig& out);
   void ParseDedup(const Value& v, DedupConfig& out);
+  void ParseJoin(const Value& v, JoinConfig& out);
   SourceLocation ParseAggregate(const Value& v, AggregateConfig& out);
   void ParseView(const Value& v, const TopologyConfig& topology, bool check_from, ViewConfig& out);
   void ParseSink(const Value& v, const TopologyConfig& topology, bool check_from, SinkConfig& out,
@@ -520,7 +525,45 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
       out.name = std::move(*s);
     }
   }
-  if (const Value* source = Require(*map, "source")) ParseSource(*source, out.source);
+  const Value* single_source = map->Find("source");
+  const Value* sources = map->Find("sources");
+  if (single_source != nullptr && sources != nullptr) {
+    Error(sources->key_location,
+          "topology: set either 'source' (one topic) or 'sources' (a list of named topics), not "
+          "both");
+  } else if (single_source != nullptr) {
+    SourceConfig source;
+    ParseSource(*single_source, /*named=*/false, source);
+    out.sources.push_back(std::move(source));
+  } else if (sources != nullptr) {
+    if (const auto items = ReadList(*sources, "source", "sources", /*allow_empty=*/false)) {
+      std::map<std::string, SourceLocation> source_names;
+      std::map<std::string, SourceLocation> topics;
+      for (const Value& item : *items) {
+        SourceConfig source;
+        ParseSource(item, /*named=*/true, source);
+        if (!source.name.empty()) {
+          if (const auto [first, inserted] = source_names.emplace(source.name, source.location);
+              !inserted) {
+            Error(source.location, "duplicate source name " + Quote(source.name) + " (first at " +
+                                       LineColumn(first->second) + ")");
+          }
+        }
+        if (!source.topic.empty()) {
+          if (const auto [first, inserted] = topics.emplace(source.topic, source.location);
+              !inserted) {
+            Error(source.location, "topic " + Quote(source.topic) +
+                                       " is already read by the source at " +
+                                       LineColumn(first->second) +
+                                       "; a topology reads each topic once (steps can share it)");
+          }
+        }
+        out.sources.push_back(std::move(source));
+      }
+    }
+  } else {
+    Error(map->location, "topology: missing required key 'source' (or 'sources')");
+  }
 
   // Views are checked against the step names only when every step has a usable name;
   // otherwise "unknown step" would be a second, misleading error about the same typo.
@@ -539,8 +582,16 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
           from_location = {file_, mark.line + 1, mark.column + 1};
         }
         step_from_locations.push_back(from_location);
+        const auto source_named =
+            std::find_if(out.sources.begin(), out.sources.end(),
+                         [&](const SourceConfig& source) { return source.name == step.name; });
         if (step.name.empty()) {
           all_steps_named = false;
+        } else if (source_named != out.sources.end() && sources != nullptr) {
+          Error(name_location, "step name " + Quote(step.name) +
+                                   " is already the name of a source (" +
+                                   LineColumn(source_named->location) +
+                                   "); steps and sources share one namespace in 'from'");
         } else if (const auto [first, inserted] = step_names.emplace(step.name, name_location);
                    !inserted) {
           std::string where = out.name.empty() ? "" : " in topology " + Quote(out.name);
@@ -576,10 +627,26 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
   }
 }
 
-void Loader::ParseSource(const Value& v, SourceConfig& out) {
+void Loader::ParseSource(const Value& v, bool named, SourceConfig& out) {
   const auto map = ReadMap(v, "source", &kSourceKeys);
   if (!map) return;
   out.location = map->location;
+  if (!named) {
+    out.name = "source";
+    if (const Value* name = map->Find("name")) {
+      Error(name->key_location,
+            "source: 'name' applies only to the items of 'sources:'; a single 'source:' is "
+            "called 'source'");
+    }
+  } else if (const Value* name = Require(*map, "name")) {
+    if (auto s = ReadName(*name)) {
+      if (*s == "source") {
+        Error(name->location,
+              "source name: 'source' is reserved for the single-source form; pick another name");
+      }
+      out.name = std::move(*s);
+    }
+  }
   if (const Value* topic = Require(*map, "topic")) {
     if (auto s = ReadString(*topic)) out.topic = std::move(*s);
   }
@@ -708,7 +775,8 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
   static const std::vector<std::pair<std::string, StepConfig::Kind>> kKinds = {
       {"window", StepConfig::Kind::kWindow}, {"filter", StepConfig::Kind::kFilter},
       {"select", StepConfig::Kind::kSelect}, {"rekey", StepConfig::Kind::kRekey},
-      {"dedup", StepConfig::Kind::kDedup},   {"table", StepConfig::Kind::kTable}};
+      {"dedup", StepConfig::Kind::kDedup},   {"table", StepConfig::Kind::kTable},
+      {"join", StepConfig::Kind::kJoin}};
   std::vector<std::pair<std::string, const Value*>> given;
   for (const auto& [key, kind] : kKinds) {
     if (const Value* value = map->Find(key)) given.emplace_back(key, value);
@@ -716,7 +784,7 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
   if (given.empty()) {
     Error(map->location,
           "step: expected one of 'window' (with 'aggregates'), 'filter', 'select', 'rekey', "
-          "'dedup' or 'table' saying what the step does");
+          "'dedup', 'table' or 'join' saying what the step does");
     return name_location;
   }
   if (given.size() > 1) {
@@ -774,6 +842,9 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
     case StepConfig::Kind::kDedup:
       ParseDedup(kind_value, out.dedup);
       return name_location;
+    case StepConfig::Kind::kJoin:
+      ParseJoin(kind_value, out.join);
+      return name_location;
     case StepConfig::Kind::kTable:
       if (const auto table = ReadMap(kind_value, "table", &kTableKeys)) {
         if (const Value* when = table->Find("delete_when")) {
@@ -827,47 +898,126 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
         return "dedup";
       case StepConfig::Kind::kTable:
         return "table";
+      case StepConfig::Kind::kJoin:
+        return "join";
     }
     return "?";
+  };
+  auto produces_records = [](StepConfig::Kind kind) {
+    return kind != StepConfig::Kind::kWindow && kind != StepConfig::Kind::kTable;
+  };
+  auto is_source = [&](const std::string& name) {
+    return std::any_of(out.sources.begin(), out.sources.end(),
+                       [&](const SourceConfig& source) { return source.name == name; });
+  };
+  std::string source_names;
+  for (const SourceConfig& source : out.sources) {
+    source_names += (source_names.empty() ? "'" : ", '") + source.name + "'";
+  }
+  // The source each step's records descend from (joins: their left side's).
+  std::vector<std::string> root(out.steps.size());
+  auto root_of = [&](const std::string& from, bool from_source, size_t below) -> std::string {
+    if (from_source) return from;
+    for (size_t j = 0; j < below; ++j) {
+      if (out.steps[j].name == from) return root[j];
+    }
+    return "";
   };
   for (size_t i = 0; i < out.steps.size(); ++i) {
     StepConfig& step = out.steps[i];
     const std::string what = step.name.empty() ? "step" : "step " + Quote(step.name);
     if (from_locations[i].line == 0) {
-      // Default: the closest record-producing step above, else the source.
+      // Default: the closest record-producing step above, else the only source.
       step.from.clear();
       for (size_t j = i; j-- > 0;) {
-        if (out.steps[j].kind != StepConfig::Kind::kWindow &&
-            out.steps[j].kind != StepConfig::Kind::kTable) {
+        if (produces_records(out.steps[j].kind)) {
           step.from = out.steps[j].name;
           break;
         }
       }
-      continue;
+      if (step.from.empty()) {
+        if (out.sources.size() == 1) {
+          step.from = out.sources[0].name;
+          step.from_source = true;
+        } else if (!out.sources.empty()) {
+          Error(step.location, what + ": say which input it reads with 'from' (one of " +
+                                   source_names + " or a step above it)");
+        }
+      }
+      root[i] = root_of(step.from, step.from_source, i);
+    } else if (is_source(step.from)) {
+      step.from_source = true;
+      root[i] = step.from;
+    } else {
+      size_t j = 0;
+      while (j < i && out.steps[j].name != step.from) ++j;
+      if (j == i) {
+        const bool later = std::any_of(out.steps.begin() + static_cast<long>(i), out.steps.end(),
+                                       [&](const StepConfig& s) { return s.name == step.from; });
+        Error(from_locations[i],
+              what + " reads from " + Quote(step.from) +
+                  (later ? ", which is defined below it; a step reads from " + source_names +
+                               " or a step above it"
+                         : ", which is neither a source nor a step of this topology; a step reads "
+                           "from " +
+                               source_names + " or a step above it"));
+      } else if (!produces_records(out.steps[j].kind)) {
+        Error(from_locations[i], what + " cannot read from " + Quote(step.from) + ": a " +
+                                     kind_name(out.steps[j].kind) +
+                                     " step's results go to views and sinks, not to other steps");
+      } else {
+        root[i] = root[j];
+      }
     }
-    if (step.from == "source") {
-      step.from.clear();
-      continue;
-    }
+    if (step.kind != StepConfig::Kind::kJoin || step.join.right.empty()) continue;
+    // The right side of a join.
+    JoinConfig& join = step.join;
+    if (join.as.empty()) join.as = join.right;
     size_t j = 0;
-    while (j < i && out.steps[j].name != step.from) ++j;
-    if (j == i) {
-      const bool later = std::any_of(out.steps.begin() + static_cast<long>(i), out.steps.end(),
-                                     [&](const StepConfig& s) { return s.name == step.from; });
-      Error(
-          from_locations[i],
-          what + " reads from " + Quote(step.from) +
-              (later ? ", which is defined below it; a step reads from 'source' or a step above it"
-                     : ", which is not a step of this topology; a step reads from 'source' or a "
-                       "step above it"));
-    } else if (out.steps[j].kind == StepConfig::Kind::kWindow ||
-               out.steps[j].kind == StepConfig::Kind::kTable) {
-      Error(from_locations[i], what + " cannot read from " + Quote(step.from) + ": a " +
-                                   kind_name(out.steps[j].kind) +
-                                   " step's results go to views and sinks, not to other steps");
+    while (j < i && out.steps[j].name != join.right) ++j;
+    const bool right_is_source = is_source(join.right);
+    if (join.with == JoinConfig::With::kTable) {
+      if (j == i) {
+        Error(join.right_location,
+              what + ": join table " + Quote(join.right) + " is not a table step defined above it");
+      } else if (out.steps[j].kind != StepConfig::Kind::kTable) {
+        Error(join.right_location, what + ": join table " + Quote(join.right) + " is a " +
+                                       kind_name(out.steps[j].kind) +
+                                       " step; a stream–table join reads a table step");
+      } else if (!out.steps[j].from_source) {
+        Error(join.right_location,
+              what + ": join table " + Quote(join.right) +
+                  " must read a source directly (a joined table is a changelog topic, loaded "
+                  "before the stream is joined with it)");
+      } else if (root_of(out.steps[j].from, true, j) == root[i] && !root[i].empty()) {
+        Error(join.right_location, what + ": join table " + Quote(join.right) +
+                                       " reads the same source as the stream it is joined with");
+      }
+      continue;
+    }
+    std::string right_root;
+    if (right_is_source) {
+      right_root = join.right;
+    } else if (j == i) {
+      Error(join.right_location, what + ": join stream " + Quote(join.right) +
+                                     " is neither a source nor a step defined above it");
+      continue;
+    } else if (!produces_records(out.steps[j].kind)) {
+      Error(join.right_location, what + ": join stream " + Quote(join.right) + " is a " +
+                                     kind_name(out.steps[j].kind) +
+                                     " step; a stream–stream join reads records");
+      continue;
+    } else {
+      right_root = root[j];
+    }
+    if (!right_root.empty() && right_root == root[i]) {
+      Error(join.right_location, what + ": join stream " + Quote(join.right) +
+                                     " and the step's input " + Quote(step.from) +
+                                     " both come from source " + Quote(right_root) +
+                                     "; a stream–stream join joins two different sources");
     }
   }
-  // Views read window and table steps; sinks read window steps.
+  // Views read window and table steps; sinks read window steps and record-producing steps.
   for (const ViewConfig& view : out.views) {
     for (const StepConfig& step : out.steps) {
       if (step.name == view.from && step.kind != StepConfig::Kind::kWindow &&
@@ -880,11 +1030,73 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
   }
   for (const SinkConfig& sink : out.sinks) {
     for (const StepConfig& step : out.steps) {
-      if (step.name == sink.from && step.kind != StepConfig::Kind::kWindow) {
+      if (step.name != sink.from) continue;
+      if (step.kind == StepConfig::Kind::kTable) {
         Error(sink.location, "sink " + Quote(sink.name) + " reads from " + Quote(step.name) +
-                                 ", a " + kind_name(step.kind) + " step; sinks read window steps");
+                                 ", a table step; sinks read window steps and steps that "
+                                 "output records");
+      } else if (step.kind != StepConfig::Kind::kWindow && sink.value_location.line != 0) {
+        Error(sink.value_location,
+              "sink " + Quote(sink.name) + ": 'value' shapes window results; the records of " +
+                  kind_name(step.kind) + " step " + Quote(step.name) + " are sent as they are");
       }
     }
+  }
+}
+
+void Loader::ParseJoin(const Value& v, JoinConfig& out) {
+  const auto map = ReadMap(v, "join", &kJoinKeys);
+  if (!map) return;
+  const Value* table = map->Find("table");
+  const Value* stream = map->Find("stream");
+  if ((table != nullptr) == (stream != nullptr)) {
+    Error(map->location,
+          "join: expected exactly one of 'table: <table step>' (stream–table join) or "
+          "'stream: <source or step>' (stream–stream join)");
+    return;
+  }
+  out.with = table != nullptr ? JoinConfig::With::kTable : JoinConfig::With::kStream;
+  const Value& right = table != nullptr ? *table : *stream;
+  out.right_location = right.location;
+  if (auto s = ReadString(right)) out.right = std::move(*s);
+  if (const Value* type = map->Find("type")) {
+    static const std::vector<EnumOption<JoinConfig::Type>> kTypes = {
+        {"inner", JoinConfig::Type::kInner},
+        {"left", JoinConfig::Type::kLeft},
+        {"outer", JoinConfig::Type::kOuter}};
+    if (const auto t = ReadEnum(*type, kTypes)) {
+      out.type = *t;
+      if (*t == JoinConfig::Type::kOuter && table != nullptr) {
+        Error(type->location,
+              "join type: a stream–table join is 'inner' or 'left' (a table emits no records of "
+              "its own to outer-join)");
+      }
+    }
+  }
+  if (const Value* as = map->Find("as")) {
+    if (auto s = ReadString(*as)) {
+      if (!IsIdentifier(*s)) {
+        Error(as->location, "join as: " + Quote(*s) +
+                                " must be an identifier (letters, digits and '_', not starting "
+                                "with a digit)");
+      }
+      out.as = std::move(*s);
+    }
+  }
+  if (table != nullptr) {
+    for (const char* stream_only : {"within", "grace"}) {
+      if (const Value* extra = map->Find(stream_only)) {
+        Error(extra->key_location, std::string("join: '") + stream_only +
+                                       "' applies only to stream–stream joins ('stream:')");
+      }
+    }
+    return;
+  }
+  if (const Value* within = Require(*map, "within")) {
+    if (const auto d = ReadDuration(*within, /*allow_zero=*/false)) out.within = *d;
+  }
+  if (const Value* grace = map->Find("grace")) {
+    if (const auto d = ReadDuration(*grace, /*allow_zero=*/true)) out.grace = *d;
   }
 }
 
@@ -1127,6 +1339,7 @@ void Loader::ParseSink(const Value& v, const TopologyConfig& topology, bool chec
   if (const Value* value = map->Find("value")) {
     static const std::vector<EnumOption<SinkConfig::ValueShape>> kShapes = {
         {"nested", SinkConfig::ValueShape::kNested}, {"flat", SinkConfig::ValueShape::kFlat}};
+    out.value_location = value->location;
     if (const auto shape = ReadEnum(*value, kShapes)) out.value = *shape;
   }
 }

@@ -65,6 +65,7 @@ Status FixtureSource::RevokeAll() {
   // The listener commits while the partitions are still ours; only then are they gone.
   Status status = listener_->OnPartitionsRevoked(revoked);
   positions_.clear();
+  paused_.clear();
   has_last_served_ = false;
   return status;
 }
@@ -97,6 +98,7 @@ Status FixtureSource::Poll(std::chrono::milliseconds timeout, size_t max_records
     progressed = false;
     for (auto it : order) {
       if (out.size() >= max_records) break;
+      if (paused_.count(it->first) > 0) continue;
       const Log& log = logs_.at(it->first);
       int64_t& position = it->second;
       if (position >= static_cast<int64_t>(log.size())) continue;
@@ -146,6 +148,31 @@ Status FixtureSource::Close() {
   closed_ = true;
   if (!subscribed_) return Status::Ok();
   return RevokeAll();
+}
+
+Status FixtureSource::PauseAt(const TopicPartition& partition, int64_t offset) {
+  auto it = positions_.find(partition);
+  if (it == positions_.end()) {
+    return Status::Internal("fixture source: pause of unassigned " + partition.topic + "/" +
+                            std::to_string(partition.partition));
+  }
+  it->second = offset;
+  paused_.insert(partition);
+  return Status::Ok();
+}
+
+Status FixtureSource::Resume(const TopicPartition& partition) {
+  paused_.erase(partition);
+  return Status::Ok();
+}
+
+Result<int64_t> FixtureSource::EndOffset(const TopicPartition& partition,
+                                         std::chrono::milliseconds) {
+  return end_offset(partition);
+}
+
+std::optional<int64_t> FixtureSource::Position(const TopicPartition& partition) {
+  return position(partition);
 }
 
 std::vector<TopicPartition> FixtureSource::assignment() const {

@@ -20,6 +20,8 @@
 //   to append the next phase of records, request a rebalance or stop the pipeline), and
 //   returns an empty batch without waiting. Without an idle handler it waits `timeout`
 //   first, as a consumer would, so a polling loop does not spin.
+// - PauseAt() / Resume() skip a partition in Poll() and rewind it; EndOffset() is the log's
+//   size; Position() the next offset Poll() returns.
 // - Faults for tests: FailNextPoll() makes a Poll() return an error (a broker that went
 //   away); set_ignore_resume_offsets(true) starts every partition at 0 whatever the
 //   listener says (a consumer whose group offsets trail eddy's own, replaying old records).
@@ -87,6 +89,11 @@ class FixtureSource final : public Source {
   void CommitAsync(const std::vector<PartitionOffset>& offsets) override;
   std::vector<PartitionLag> Lag() override;
   Status Close() override;
+  Status PauseAt(const TopicPartition& partition, int64_t offset) override;
+  Status Resume(const TopicPartition& partition) override;
+  Result<int64_t> EndOffset(const TopicPartition& partition,
+                            std::chrono::milliseconds timeout) override;
+  std::optional<int64_t> Position(const TopicPartition& partition) override;
 
   // Inspection, for tests.
   // The last committed next-offset of every partition ever committed.
@@ -128,6 +135,7 @@ class FixtureSource final : public Source {
   Status poll_failure_;
 
   std::map<TopicPartition, int64_t> positions_;  // assigned partition -> next offset
+  std::set<TopicPartition> paused_;              // assigned partitions Poll() skips
   TopicPartition last_served_;                   // round-robin cursor
   bool has_last_served_ = false;
 

@@ -1,6 +1,7 @@
-// The one interface every processing step implements (a window aggregation today; dedup,
-// joins and filters in later issues). A step is built once from its validated config and
-// keeps its mutable state in an explicit cache over its RocksDB store.
+// The interfaces of stateful processing steps (windows, dedup, tables, joins; filters,
+// selects and rekeys are stateless and run inline in the topology). A step is built once
+// from its validated config and keeps its mutable state in an explicit cache over its
+// RocksDB store.
 //
 // Threading: all methods are called on the processing thread only. Steps never write to
 // RocksDB themselves: they stage their dirty state into the WriteBatch the pipeline
@@ -46,10 +47,27 @@ struct PartitionContext {
   int64_t stream_time_ms = INT64_MIN;
 };
 
-class Operator {
+// What every step with state implements: staging its changes into the commit's WriteBatch
+// and following partition assignments.
+class StatefulStep {
  public:
-  virtual ~Operator() = default;
+  virtual ~StatefulStep() = default;
   virtual const std::string& name() const = 0;
+  // Stages all state changed since the last flush into `batch`, and emits what the step's
+  // emit mode says is due (to sinks; see window_aggregate.h).
+  virtual Status FlushTo(state::WriteBatch& batch, const FlushContext& context) = 0;
+  // Called when a partition is assigned, with its committed stream time, before any of its
+  // records: rebuild whatever in-memory bookkeeping the step keeps per partition.
+  virtual Status RestorePartition(int32_t partition, int64_t stream_time_ms) = 0;
+  // Forgets cached state of a partition this instance no longer owns. The on-disk state
+  // stays (a later issue hands it over through changelog topics).
+  virtual void DropPartition(int32_t partition) = 0;
+};
+
+// A stateful step with one input: windows, dedup, tables. (Stream–stream joins have two
+// inputs and their own Prepare; see stream_join.h.)
+class Operator : public StatefulStep {
+ public:
   // Processing one event takes two calls, so that a record changes every step of its
   // topology or none (a bad field found by the third step must not leave the first two
   // updated):
@@ -60,15 +78,6 @@ class Operator {
   // Applies what the last successful Prepare decided (the event is still valid). Errors are
   // eddy's own (state unreadable) and stop processing.
   virtual Status Apply(const Event& event) = 0;
-  // Stages all state changed since the last flush into `batch`, and emits what the step's
-  // emit mode says is due (to sinks; see window_aggregate.h).
-  virtual Status FlushTo(state::WriteBatch& batch, const FlushContext& context) = 0;
-  // Called when a partition is assigned, with its committed stream time, before any of its
-  // records: rebuild whatever in-memory bookkeeping the step keeps per partition.
-  virtual Status RestorePartition(int32_t partition, int64_t stream_time_ms) = 0;
-  // Forgets cached state of a partition this instance no longer owns. The on-disk state
-  // stays (a later issue hands it over through changelog topics).
-  virtual void DropPartition(int32_t partition) = 0;
 };
 
 }  // namespace eddy::engine

@@ -32,8 +32,9 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
     std::optional<int64_t> resume;
     bool all_have_state = true;
     for (auto& topology : topologies_) {
-      if (topology->topic() != start.partition.topic) continue;
-      Result<std::optional<int64_t>> stored = topology->OnAssigned(start.partition.partition);
+      if (!ReadsTopic(*topology, start.partition.topic)) continue;
+      Result<std::optional<int64_t>> stored =
+          topology->OnAssigned(start.partition.topic, start.partition.partition);
       if (!stored.ok()) return stored.status();
       if (!stored->has_value()) {
         all_have_state = false;
@@ -46,6 +47,8 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
         "assigned {}/{}: resuming at {}", start.partition.topic, start.partition.partition,
         start.offset ? std::to_string(*start.offset) : std::string("the group's committed offset"));
   }
+  for (auto& topology : topologies_) EDDY_RETURN_IF_ERROR(topology->FinishAssignment());
+  StartLoadingTables(partitions);
   assigned_partitions_.fetch_add(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
   assignment_received_.store(true);
@@ -58,8 +61,12 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
   EDDY_RETURN_IF_ERROR(Commit());
   for (const TopicPartition& partition : partitions) {
     for (auto& topology : topologies_) {
-      if (topology->topic() == partition.topic) topology->OnRevoked(partition.partition);
+      if (ReadsTopic(*topology, partition.topic))
+        topology->OnRevoked(partition.topic, partition.partition);
     }
+    loading_.erase(partition);
+    paused_.erase(partition);
+    buffer_paused_.erase(partition);
     metrics_.consumer_lag.Remove(&metrics_.consumer_lag.Add(
         {{"topic", partition.topic}, {"partition", std::to_string(partition.partition)}}));
     std::erase(lag_labels_, partition);
@@ -67,6 +74,120 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
   }
   assigned_partitions_.fetch_sub(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
+  return Status::Ok();
+}
+
+bool Pipeline::ReadsTopic(const Topology& topology, const std::string& topic) {
+  const std::vector<std::string> topics = topology.topics();
+  return std::find(topics.begin(), topics.end(), topic) != topics.end();
+}
+
+void Pipeline::StartLoadingTables(const std::vector<PartitionStart>& partitions) {
+  std::set<std::string> table_topics;
+  for (auto& topology : topologies_) {
+    for (const std::string& topic : topology->joined_table_topics()) table_topics.insert(topic);
+  }
+  if (table_topics.empty()) return;
+  for (const PartitionStart& start : partitions) {
+    if (table_topics.count(start.partition.topic) == 0) continue;
+    Result<int64_t> end = source_.EndOffset(start.partition, options_.table_load_query_timeout);
+    if (!end.ok()) {
+      // Joining against a table that may be incomplete beats not processing at all.
+      spdlog::warn(
+          "table topic {}/{}: cannot read its end offset ({}); joining without waiting "
+          "for it to load",
+          start.partition.topic, start.partition.partition, end.status().message());
+      continue;
+    }
+    if (start.offset && *start.offset >= *end) continue;  // nothing new to load
+    if (*end == 0) continue;
+    loading_[start.partition] = {*end, start.offset.value_or(-1), Clock::now()};
+    spdlog::info("loading table topic {}/{} up to offset {} before joining with it",
+                 start.partition.topic, start.partition.partition, *end);
+  }
+}
+
+std::set<std::string> Pipeline::DeferredTopics() const {
+  std::set<std::string> deferred;
+  for (const auto& topology : topologies_) {
+    const std::vector<std::string>& tables = topology->joined_table_topics();
+    const bool loading = std::any_of(loading_.begin(), loading_.end(), [&](const auto& entry) {
+      return std::find(tables.begin(), tables.end(), entry.first.topic) != tables.end();
+    });
+    if (!loading) continue;
+    for (const std::string& topic : topology->topics()) {
+      if (std::find(tables.begin(), tables.end(), topic) == tables.end()) deferred.insert(topic);
+    }
+  }
+  return deferred;
+}
+
+Status Pipeline::UpdateTableLoading() {
+  const auto now = Clock::now();
+  for (auto it = loading_.begin(); it != loading_.end();) {
+    TableLoad& load = it->second;
+    const int64_t position = source_.Position(it->first).value_or(-1);
+    if (position != load.position) {
+      load.position = position;
+      load.progressed_at = now;
+    }
+    if (position >= load.end_offset) {
+      spdlog::info("table topic {}/{} loaded (offset {})", it->first.topic, it->first.partition,
+                   position);
+      it = loading_.erase(it);
+    } else if (now - load.progressed_at >= options_.table_load_stall_timeout) {
+      // E.g. the end offset was a transaction marker, which no record reaches.
+      spdlog::warn(
+          "table topic {}/{}: no progress for {} ms at offset {} (end offset {}); "
+          "considering it loaded",
+          it->first.topic, it->first.partition, options_.table_load_stall_timeout.count(), position,
+          load.end_offset);
+      it = loading_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  const std::set<std::string> deferred = DeferredTopics();
+  for (auto it = paused_.begin(); it != paused_.end();) {
+    if (deferred.count(it->topic) > 0) {
+      ++it;
+      continue;
+    }
+    EDDY_RETURN_IF_ERROR(source_.Resume(*it));
+    it = paused_.erase(it);
+  }
+  return Status::Ok();
+}
+
+Status Pipeline::ProcessBuffered() {
+  const bool any = std::any_of(topologies_.begin(), topologies_.end(),
+                               [](const auto& topology) { return topology->has_buffered(); });
+  if (!any && buffer_paused_.empty()) return Status::Ok();
+  // Partitions the source has returned everything of that it knows; a paused partition has
+  // more to give, and so has one whose lag is not known yet.
+  std::set<TopicPartition> caught_up_partitions;
+  for (const PartitionLag& lag : source_.Lag()) {
+    if (lag.lag == 0 && buffer_paused_.count(lag.partition) == 0) {
+      caught_up_partitions.insert(lag.partition);
+    }
+  }
+  auto caught_up = [&](const TopicPartition& partition) {
+    return caught_up_partitions.count(partition) > 0;
+  };
+  const auto now = Clock::now();
+  for (auto& topology : topologies_) {
+    EDDY_RETURN_IF_ERROR(topology->ProcessBuffered(caught_up, now));
+  }
+  for (auto it = buffer_paused_.begin(); it != buffer_paused_.end();) {
+    size_t buffered = 0;
+    for (auto& topology : topologies_) buffered = std::max(buffered, topology->buffered(*it));
+    if (buffered * 2 > options_.max_buffered_per_partition) {
+      ++it;
+      continue;
+    }
+    EDDY_RETURN_IF_ERROR(source_.Resume(*it));
+    it = buffer_paused_.erase(it);
+  }
   return Status::Ok();
 }
 
@@ -131,7 +252,9 @@ void Pipeline::RefreshLag() {
 
 Status Pipeline::Run() {
   std::set<std::string> topic_set;
-  for (auto& topology : topologies_) topic_set.insert(topology->topic());
+  for (auto& topology : topologies_) {
+    for (const std::string& topic : topology->topics()) topic_set.insert(topic);
+  }
   const std::vector<std::string> topics(topic_set.begin(), topic_set.end());
   EDDY_RETURN_IF_ERROR(source_.Subscribe(topics, this));
 
@@ -141,9 +264,11 @@ Status Pipeline::Run() {
   };
   std::map<std::string, TopicRoute, std::less<>> routes;
   for (auto& topology : topologies_) {
-    TopicRoute& route = routes[topology->topic()];
-    route.consumed = &metrics_.records_consumed.Add({{"topic", topology->topic()}});
-    route.topologies.push_back(topology.get());
+    for (const std::string& topic : topology->topics()) {
+      TopicRoute& route = routes[topic];
+      route.consumed = &metrics_.records_consumed.Add({{"topic", topic}});
+      route.topologies.push_back(topology.get());
+    }
   }
 
   std::vector<Record> records;
@@ -161,25 +286,67 @@ Status Pipeline::Run() {
       uncommitted_.push_back({Clock::now(), records.size()});
       uncommitted_records_ += records.size();
     }
+    const std::set<std::string> deferred =
+        loading_.empty() ? std::set<std::string>{} : DeferredTopics();
     for (const Record& record : records) {
       auto route = routes.find(record.topic);
       if (route == routes.end()) continue;
+      if (!deferred.empty() && deferred.count(std::string(record.topic)) > 0) {
+        // A joined table is still loading: this record waits, and is fetched again later.
+        const TopicPartition partition{std::string(record.topic), record.partition};
+        if (paused_.insert(partition).second) {
+          if (Status paused = source_.PauseAt(partition, record.offset); !paused.ok()) {
+            failure = paused;
+            break;
+          }
+        }
+        continue;
+      }
+      if (!buffer_paused_.empty() &&
+          buffer_paused_.count({std::string(record.topic), record.partition}) > 0) {
+        continue;  // fetched again after Resume
+      }
       route->second.consumed->Increment();
       for (Topology* topology : route->second.topologies) {
-        Status processed = topology->Process(record);
-        if (!processed.ok()) {
-          failure = processed;
+        Result<size_t> buffered = topology->Accept(record);
+        if (!buffered.ok()) {
+          failure = buffered.status();
           break;
+        }
+        if (*buffered >= options_.max_buffered_per_partition) {
+          // An aligned input ran ahead of the others: stop fetching it until they catch up.
+          TopicPartition partition{std::string(record.topic), record.partition};
+          if (Status paused = source_.PauseAt(partition, record.offset + 1); !paused.ok()) {
+            failure = paused;
+            break;
+          }
+          buffer_paused_.insert(std::move(partition));
         }
       }
       if (!failure.ok()) break;
     }
     if (!failure.ok()) break;
+    if (Status aligned = ProcessBuffered(); !aligned.ok()) {
+      failure = aligned;
+      break;
+    }
+    if (!loading_.empty() || !paused_.empty()) {
+      if (Status loaded = UpdateTableLoading(); !loaded.ok()) {
+        failure = loaded;
+        break;
+      }
+    }
 
     const auto now = Clock::now();
     for (auto& topology : topologies_) {
-      if (topology->AdvanceIdlePartitions(now)) idle_advance_pending_ = true;
+      bool advanced = false;
+      if (Status idle = topology->AdvanceIdlePartitions(now, advanced); !idle.ok()) {
+        failure = idle;
+        break;
+      }
+      if (advanced) idle_advance_pending_ = true;
     }
+    if (!failure.ok()) break;
     if (uncommitted_records_ >= options_.max_uncommitted_records ||
         ((uncommitted_records_ > 0 || idle_advance_pending_) &&
          now - last_commit >= options_.commit_interval)) {

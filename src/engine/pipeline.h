@@ -3,6 +3,11 @@
 // atomic WriteBatch at least every commit_interval. Only after that write succeeds is the
 // Source told (CommitAsync) — Kafka's committed offsets trail RocksDB, never lead it.
 //
+// Joined tables load first: when partitions of a topic that a stream–table join reads as
+// its table are assigned, the topology's other topics are paused (Source::PauseAt) until
+// those partitions are read up to the end offsets they had at assignment, as Kafka Streams
+// bootstraps a GlobalKTable. Records of a paused partition are fetched again on Resume.
+//
 // Threading: Run() is called on the processing thread, which owns the Source, the
 // topologies' mutable state and this object. ready() and RequestStop() may be called
 // from any thread.
@@ -10,7 +15,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,6 +38,14 @@ struct PipelineOptions {
   // How long a commit waits for the sink to acknowledge what it was sent.
   std::chrono::milliseconds sink_flush_timeout{30'000};
   std::chrono::milliseconds lag_refresh_interval{1000};
+  // Loading a joined table (see Topology::joined_table_topics): how long to wait for the
+  // broker to tell a table partition's end offset, and after how long without progress a
+  // partition counts as loaded anyway.
+  std::chrono::milliseconds table_load_query_timeout{10'000};
+  std::chrono::milliseconds table_load_stall_timeout{10'000};
+  // Input alignment (Topology::aligns_inputs): a partition with this many records buffered
+  // is paused until its buffer drains to half.
+  size_t max_buffered_per_partition = 20'000;
 };
 
 class Pipeline final : public SourceListener {
@@ -56,6 +71,14 @@ class Pipeline final : public SourceListener {
  private:
   Status Commit();
   void RefreshLag();
+  static bool ReadsTopic(const Topology& topology, const std::string& topic);
+  // Table loading (see the header comment).
+  void StartLoadingTables(const std::vector<PartitionStart>& partitions);
+  std::set<std::string> DeferredTopics() const;  // topics that must wait for a table
+  Status UpdateTableLoading();  // ends finished loads, resumes what no longer waits
+  // Processes aligned topologies' buffered records as far as their inputs allow, and
+  // resumes partitions whose buffers drained.
+  Status ProcessBuffered();
 
   // Constant after construction.
   Source& source_;
@@ -83,6 +106,14 @@ class Pipeline final : public SourceListener {
   size_t uncommitted_records_ = 0;
   bool idle_advance_pending_ = false;       // a stream time moved by idleness awaits its commit
   std::vector<TopicPartition> lag_labels_;  // partitions with a lag gauge
+  struct TableLoad {
+    int64_t end_offset = 0;  // loaded once the position reaches it
+    int64_t position = -1;
+    std::chrono::steady_clock::time_point progressed_at;
+  };
+  std::map<TopicPartition, TableLoad> loading_;  // joined-table partitions still loading
+  std::set<TopicPartition> paused_;              // partitions waiting for them
+  std::set<TopicPartition> buffer_paused_;       // aligned inputs that ran ahead
 };
 
 }  // namespace eddy::engine

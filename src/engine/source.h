@@ -61,6 +61,20 @@ class Source {
   virtual void CommitAsync(const std::vector<PartitionOffset>& offsets) = 0;
   // Current lag of assigned partitions, from locally cached watermarks (no network call).
   virtual std::vector<PartitionLag> Lag() = 0;
+
+  // Flow control of one assigned partition (used while a joined table loads; backpressure
+  // later). PauseAt: the next Poll() returns no more records of `partition` — including
+  // any already fetched — until Resume, which continues at `offset`. Assignment changes
+  // forget pauses (a newly assigned partition is never paused).
+  virtual Status PauseAt(const TopicPartition& partition, int64_t offset) = 0;
+  virtual Status Resume(const TopicPartition& partition) = 0;
+  // The partition's end offset (the offset the next produced record will get). May ask the
+  // broker, waiting at most `timeout`.
+  virtual Result<int64_t> EndOffset(const TopicPartition& partition,
+                                    std::chrono::milliseconds timeout) = 0;
+  // The offset after the last record Poll() returned for an assigned partition, or the
+  // offset it started at; nullopt while unknown (nothing returned, start not known).
+  virtual std::optional<int64_t> Position(const TopicPartition& partition) = 0;
   // Leaves the group (revoking partitions through the listener) and releases resources.
   virtual Status Close() = 0;
 };

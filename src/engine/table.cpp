@@ -21,7 +21,7 @@ Status TableStep::Prepare(const Event& event, const PartitionContext&) {
 }
 
 Status TableStep::Apply(const Event& event) {
-  auto& row = pending_writes_[{event.partition, std::string(event.key)}];
+  auto& row = pending_writes_[std::string(event.key)];
   if (pending_delete_) {
     row.reset();
   } else {
@@ -30,13 +30,20 @@ Status TableStep::Apply(const Event& event) {
   return Status::Ok();
 }
 
-void TableStep::ApplyTombstone(int32_t partition, std::string_view key) {
-  pending_writes_[{partition, std::string(key)}].reset();
+void TableStep::ApplyTombstone(std::string_view key) {
+  pending_writes_[std::string(key)].reset();
+}
+
+Result<std::optional<std::string>> TableStep::Lookup(std::string_view key) const {
+  if (auto pending = pending_writes_.find(key); pending != pending_writes_.end()) {
+    return pending->second;
+  }
+  return db_.Get(state::EncodeWindowKey({store_, kTablePartition, key, 0}));
 }
 
 Status TableStep::FlushTo(state::WriteBatch& batch, const FlushContext&) {
   for (const auto& [where, value] : pending_writes_) {
-    const std::string key = state::EncodeWindowKey({store_, where.first, where.second, 0});
+    const std::string key = state::EncodeWindowKey({store_, kTablePartition, where, 0});
     if (value) {
       batch.Put(key, *value);
     } else {
@@ -51,8 +58,8 @@ Status TableStep::RestorePartition(int32_t, int64_t) {
   return Status::Ok();
 }
 
-void TableStep::DropPartition(int32_t partition) {
-  std::erase_if(pending_writes_, [&](const auto& row) { return row.first.first == partition; });
-}
+// Rows are not per partition (see table.h), and pending rows are flushed before a
+// partition is revoked: nothing to forget.
+void TableStep::DropPartition(int32_t) {}
 
 }  // namespace eddy::engine

@@ -3,9 +3,12 @@
 // its value; a tombstone (a record with a null value) or a record matching `delete_when`
 // deletes the key. Queryable through a TableView.
 //
-// State: one RocksDB value per (partition, key) — the window-key layout of
-// state/key_encoding.h with window start 0 — holding the value's JSON text. Writes are
-// staged and committed with the offsets like all state; tables are not purged by retention.
+// State: one RocksDB value per key — the window-key layout of state/key_encoding.h with
+// partition kTablePartition and window start 0 — holding the value's JSON text. Rows are
+// not split by source partition: a key lives in one partition of a changelog topic, and a
+// stream–table join looks a key up wherever the stream's record came from (as Kafka
+// Streams' GlobalKTable; see docs/joins.md). Writes are staged and committed with the
+// offsets like all state; tables are not purged by retention.
 //
 // Threading: processing thread only (see operator.h).
 #pragma once
@@ -24,20 +27,26 @@ namespace eddy::engine {
 
 class TableStep final : public Operator {
  public:
+  // The partition field of every row's key (rows are global, see above).
+  static constexpr int32_t kTablePartition = -1;
+
   TableStep(std::string store, const config::StepConfig& step, state::StateDb& db);
 
   const std::string& name() const override { return name_; }
   // Decides upsert or delete (delete_when); changes nothing.
   Status Prepare(const Event& event, const PartitionContext& partition) override;
   Status Apply(const Event& event) override;
-  // A tombstone for `key` in `partition`: deletes the row.
-  void ApplyTombstone(int32_t partition, std::string_view key);
+  // A tombstone for `key`: deletes the row.
+  void ApplyTombstone(std::string_view key);
+  // The current row of `key`, including changes not yet committed; nullopt: no row.
+  Result<std::optional<std::string>> Lookup(std::string_view key) const;
   Status FlushTo(state::WriteBatch& batch, const FlushContext& context) override;
   Status RestorePartition(int32_t partition, int64_t stream_time_ms) override;
   void DropPartition(int32_t partition) override;
 
   const std::string& store() const { return store_; }
-  std::string DefinitionFingerprint() const { return "table"; }
+  // "table/v2": rows keyed without their source partition (v1 split them by partition).
+  std::string DefinitionFingerprint() const { return "table/v2"; }
 
  private:
   // Constant after construction.
@@ -48,8 +57,8 @@ class TableStep final : public Operator {
 
   // Processing thread only.
   bool pending_delete_ = false;  // decided by Prepare
-  // Rows written since the last flush: (partition, key) -> value, nullopt = deleted.
-  std::map<std::pair<int32_t, std::string>, std::optional<std::string>> pending_writes_;
+  // Rows written since the last flush: key -> value, nullopt = deleted.
+  std::map<std::string, std::optional<std::string>, std::less<>> pending_writes_;
 };
 
 }  // namespace eddy::engine

@@ -7,6 +7,7 @@
 
 #include "common/json_writer.h"
 #include "engine/dedup.h"
+#include "engine/stream_join.h"
 #include "engine/table.h"
 #include "expr/expr.h"
 #include "state/key_encoding.h"
@@ -28,14 +29,21 @@ constexpr uint64_t kLogEvery = 10'000;
 }  // namespace
 
 Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
-                   metrics::Metrics& metrics, state::WindowRetention* retention)
+                   metrics::Metrics& metrics, state::WindowRetention* retention, Sink* sink)
     : name_(config.name),
-      topic_(config.source.topic),
-      key_spec_(config.source.key),
-      timestamp_spec_(config.source.timestamp),
-      idle_timeout_(config.source.idle_timeout),
+      idle_timeout_([&] {
+        std::chrono::milliseconds smallest{0};
+        for (const config::SourceConfig& source : config.sources) {
+          if (source.idle_timeout.count() > 0 &&
+              (smallest.count() == 0 || source.idle_timeout < smallest)) {
+            smallest = source.idle_timeout;
+          }
+        }
+        return smallest;
+      }()),
       db_(db),
       retention_(retention),
+      sink_(sink),
       processed_(metrics.records_processed.Add({{"topology", config.name}})) {
   for (int reason = 0; reason <= static_cast<int>(FailureReason::kInvalidField); ++reason) {
     failed_[static_cast<FailureReason>(reason)] =
@@ -43,31 +51,63 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
   }
 }
 
+std::vector<std::string> Topology::topics() const {
+  std::vector<std::string> topics;
+  for (const SourceNode& source : sources_) topics.push_back(source.topic);
+  return topics;
+}
+
 Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig& config,
                                                    state::StateDb& db, metrics::Metrics& metrics,
                                                    state::WindowRetention* retention, Sink* sink) {
-  std::unique_ptr<Topology> topology(new Topology(config, db, metrics, retention));
+  std::unique_ptr<Topology> topology(new Topology(config, db, metrics, retention, sink));
+  Topology& t = *topology;
+  for (const config::SourceConfig& source_config : config.sources) {
+    SourceNode source;
+    source.name = source_config.name;
+    source.topic = source_config.topic;
+    source.key_spec = source_config.key;
+    source.timestamp_spec = source_config.timestamp;
+    t.source_by_topic_.emplace(source.topic, t.sources_.size());
+    t.sources_.push_back(std::move(source));
+  }
+  // The input a `from` (or a join's right side) names: a source or a step above.
+  auto input_of = [&](const std::string& name, size_t below) -> std::optional<InputId> {
+    for (size_t i = 0; i < t.sources_.size(); ++i) {
+      if (t.sources_[i].name == name) return SourceInput(i);
+    }
+    for (size_t i = 0; i < below; ++i) {
+      if (config.steps[i].name == name) return static_cast<InputId>(i);
+    }
+    return std::nullopt;
+  };
+  auto children_of = [&](InputId input) -> std::vector<size_t>& {
+    if (input < 0) return t.sources_[static_cast<size_t>(-input - 1)].children;
+    return t.nodes_[static_cast<size_t>(input)].children;
+  };
+
   state::WriteBatch new_definitions;
   for (const config::StepConfig& step : config.steps) {
+    const size_t index = t.nodes_.size();
     StepNode node;
     node.kind = step.kind;
+    node.name = step.name;
     node.expression = step.expression.parsed;
     for (const config::SelectField& field : step.select) {
       node.select.emplace_back(field.name, field.value.parsed);
     }
-    if (step.kind == config::StepConfig::Kind::kSelect) {
+    if (step.kind == config::StepConfig::Kind::kSelect ||
+        step.kind == config::StepConfig::Kind::kJoin) {
       node.decoder = std::make_unique<codec::JsonRecordDecoder>();
     }
-    // The tree: config validation guarantees `from` names a record-producing step above.
-    if (step.from.empty()) {
-      topology->source_children_.push_back(topology->nodes_.size());
-    } else {
-      for (size_t parent = 0; parent < topology->nodes_.size(); ++parent) {
-        if (config.steps[parent].name == step.from) {
-          topology->nodes_[parent].children.push_back(topology->nodes_.size());
-        }
-      }
+    // The forest: config validation guarantees `from` names a source or a record-producing
+    // step above.
+    const std::optional<InputId> from = input_of(step.from, index);
+    if (!from) {
+      return Status::InvalidArgument(step.location.ToString() + ": step '" + step.name +
+                                     "' reads from unknown input '" + step.from + "'");
     }
+    node.left_input = *from;
     // A stateful step's stored definition must match the config's (see DefinitionFingerprint).
     auto check_definition = [&](const std::string& store,
                                 const std::string& fingerprint) -> Status {
@@ -86,76 +126,133 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
       return Status::Ok();
     };
     const std::string store = config.name + "." + step.name;
-    if (step.kind == config::StepConfig::Kind::kDedup) {
-      auto& duplicates =
-          metrics.duplicates_dropped.Add({{"topology", config.name}, {"step", step.name}});
-      auto dedup = std::make_unique<Dedup>(store, step, db, duplicates);
-      EDDY_RETURN_IF_ERROR(check_definition(store, dedup->DefinitionFingerprint()));
-      if (retention != nullptr) retention->RegisterStore(store, step.dedup.ttl.count());
-      node.dedup = dedup.get();
-      topology->stateful_.push_back(dedup.get());
-      topology->stores_.push_back(store);
-      topology->dedups_.push_back(std::move(dedup));
+    switch (step.kind) {
+      case config::StepConfig::Kind::kDedup: {
+        auto& duplicates =
+            metrics.duplicates_dropped.Add({{"topology", config.name}, {"step", step.name}});
+        auto dedup = std::make_unique<Dedup>(store, step, db, duplicates);
+        EDDY_RETURN_IF_ERROR(check_definition(store, dedup->DefinitionFingerprint()));
+        if (retention != nullptr) retention->RegisterStore(store, step.dedup.ttl.count());
+        node.dedup = dedup.get();
+        t.stateful_.push_back(dedup.get());
+        t.stores_.push_back(store);
+        t.dedups_.push_back(std::move(dedup));
+        break;
+      }
+      case config::StepConfig::Kind::kTable: {
+        auto table = std::make_unique<TableStep>(store, step, db);
+        EDDY_RETURN_IF_ERROR(check_definition(store, table->DefinitionFingerprint()));
+        node.table = table.get();
+        t.stateful_.push_back(table.get());
+        t.tables_.push_back(std::move(table));
+        if (*from < 0) t.sources_[static_cast<size_t>(-*from - 1)].has_table_child = true;
+        break;
+      }
+      case config::StepConfig::Kind::kWindow: {
+        auto& late =
+            metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
+        auto window = std::make_unique<WindowAggregate>(store, step, db, late);
+        if (retention != nullptr) retention->RegisterStore(store, step.window.retention.count());
+        EDDY_RETURN_IF_ERROR(check_definition(store, window->DefinitionFingerprint()));
+        t.stateful_.push_back(window.get());
+        t.stores_.push_back(store);
+        node.window = window.get();
+        t.windows_.push_back(std::move(window));
+        break;
+      }
+      case config::StepConfig::Kind::kJoin: {
+        node.join_type = step.join.type;
+        node.join_as = step.join.as;
+        const std::optional<InputId> right = input_of(step.join.right, index);
+        if (!right) {
+          return Status::InvalidArgument(step.location.ToString() + ": join of step '" + step.name +
+                                         "' reads unknown input '" + step.join.right + "'");
+        }
+        if (step.join.with == config::JoinConfig::With::kTable) {
+          // Validation guarantees a table step reading a source directly.
+          StepNode& table_node = t.nodes_[static_cast<size_t>(*right)];
+          node.join_table = table_node.table;
+          const std::string& table_topic =
+              t.sources_[static_cast<size_t>(-table_node.left_input - 1)].topic;
+          if (std::find(t.joined_table_topics_.begin(), t.joined_table_topics_.end(),
+                        table_topic) == t.joined_table_topics_.end()) {
+            t.joined_table_topics_.push_back(table_topic);
+          }
+          break;
+        }
+        auto& late =
+            metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
+        auto join = std::make_unique<StreamJoin>(store, step, db, late);
+        EDDY_RETURN_IF_ERROR(check_definition(store, join->DefinitionFingerprint()));
+        if (retention != nullptr) {
+          retention->RegisterStore(join->left_store(), join->retention_ms());
+          retention->RegisterStore(join->right_store(), join->retention_ms());
+        }
+        t.stores_.push_back(join->left_store());
+        t.stores_.push_back(join->right_store());
+        t.stateful_.push_back(join.get());
+        node.stream_join = join.get();
+        t.stream_joins_.push_back(std::move(join));
+        // The right input feeds the join too (the left one through `from`, below).
+        children_of(*right).push_back(index);
+        break;
+      }
+      default:
+        break;
     }
-    if (step.kind == config::StepConfig::Kind::kTable) {
-      auto table = std::make_unique<TableStep>(store, step, db);
-      EDDY_RETURN_IF_ERROR(check_definition(store, table->DefinitionFingerprint()));
-      node.table = table.get();
-      topology->stateful_.push_back(table.get());
-      topology->tables_.push_back(std::move(table));
-    }
-    if (step.kind != config::StepConfig::Kind::kWindow) {
-      topology->nodes_.push_back(std::move(node));
-      continue;
-    }
-
-    auto& late = metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
-    auto op = std::make_unique<WindowAggregate>(store, step, db, late);
-    if (retention != nullptr) retention->RegisterStore(store, step.window.retention.count());
-    EDDY_RETURN_IF_ERROR(check_definition(store, op->DefinitionFingerprint()));
-    topology->stateful_.push_back(op.get());
-    topology->stores_.push_back(store);
-    node.window = op.get();
-    topology->nodes_.push_back(std::move(node));
-    topology->steps_.push_back(std::move(op));
+    t.nodes_.push_back(std::move(node));
+    children_of(*from).push_back(index);
   }
   if (new_definitions.Count() > 0) EDDY_RETURN_IF_ERROR(db.Write(new_definitions));
 
+  // The source a step's records descend from (a join: its left side's).
+  auto root_topic = [&](size_t index) {
+    InputId input = static_cast<InputId>(index);
+    while (input >= 0) input = t.nodes_[static_cast<size_t>(input)].left_input;
+    return t.sources_[static_cast<size_t>(-input - 1)].topic;
+  };
+  auto step_index = [&](const std::string& name) -> std::optional<size_t> {
+    for (size_t i = 0; i < config.steps.size(); ++i) {
+      if (config.steps[i].name == name) return i;
+    }
+    return std::nullopt;
+  };
   for (const config::ViewConfig& view : config.views) {
-    auto table = std::find_if(topology->tables_.begin(), topology->tables_.end(),
-                              [&](const auto& t) { return t->name() == view.from; });
-    if (table != topology->tables_.end()) {
-      topology->views_.push_back(std::make_unique<TableView>(
-          view.name, config.name, view.from, (*table)->store(), db, topology->owned_));
+    const std::optional<size_t> index = step_index(view.from);
+    if (!index || (t.nodes_[*index].window == nullptr && t.nodes_[*index].table == nullptr)) {
+      return Status::InvalidArgument(view.location.ToString() + ": view '" + view.name +
+                                     "' reads from '" + view.from +
+                                     "', which is not a window or table step");
+    }
+    const StepNode& node = t.nodes_[*index];
+    if (node.table != nullptr) {
+      t.views_.push_back(
+          std::make_unique<TableView>(view.name, config.name, view.from, node.table->store(), db));
       continue;
     }
-    auto step = std::find_if(topology->steps_.begin(), topology->steps_.end(),
-                             [&](const auto& s) { return s->name() == view.from; });
-    if (step == topology->steps_.end()) {
-      return Status::InvalidArgument(view.location.ToString() + ": view '" + view.name +
-                                     "' reads from unknown step '" + view.from + "'");
-    }
-    // steps_ holds only the window steps: find the step's config by name.
-    const config::StepConfig& step_config = *std::find_if(
-        config.steps.begin(), config.steps.end(),
-        [&](const config::StepConfig& candidate) { return candidate.name == view.from; });
-    ViewSpec spec{view.name,        config.name,        config.source.topic, view.from,
-                  (*step)->store(), step_config.window, step_config.emit};
-    topology->views_.push_back(
-        std::make_unique<WindowView>(std::move(spec), (*step)->aggregates(), db, topology->owned_));
+    const config::StepConfig& step_config = config.steps[*index];
+    ViewSpec spec{view.name,       config.name,          root_topic(*index),
+                  view.from,       node.window->store(), step_config.window,
+                  step_config.emit};
+    t.views_.push_back(
+        std::make_unique<WindowView>(std::move(spec), node.window->aggregates(), db, t.owned_));
   }
   for (const config::SinkConfig& sink_config : config.sinks) {
-    auto step = std::find_if(topology->steps_.begin(), topology->steps_.end(),
-                             [&](const auto& s) { return s->name() == sink_config.from; });
-    if (step == topology->steps_.end()) {
+    const std::optional<size_t> index = step_index(sink_config.from);
+    if (!index || t.nodes_[*index].table != nullptr) {
       return Status::InvalidArgument(sink_config.location.ToString() + ": sink '" +
-                                     sink_config.name + "' reads from unknown step '" +
-                                     sink_config.from + "'");
+                                     sink_config.name + "' reads from '" + sink_config.from +
+                                     "', which is not a window step or a record-producing step");
     }
     if (sink == nullptr) return Status::Internal("topology has sinks but no sink was given");
-    const AggregateSet& aggregates = (*step)->aggregates();
-    (*step)->SetEmitter([sink, &aggregates, topic = sink_config.topic,
-                         shape = sink_config.value](const WindowResult& result) {
+    StepNode& node = t.nodes_[*index];
+    if (node.window == nullptr) {
+      node.sink_topics.push_back(sink_config.topic);
+      continue;
+    }
+    const AggregateSet& aggregates = node.window->aggregates();
+    node.window->SetEmitter([sink, &aggregates, topic = sink_config.topic,
+                             shape = sink_config.value](const WindowResult& result) {
       return sink->Send(WindowResultRecord(topic, shape, aggregates, result));
     });
   }
@@ -201,43 +298,75 @@ SinkRecord WindowResultRecord(const std::string& topic, config::SinkConfig::Valu
   return record;
 }
 
-Result<std::optional<int64_t>> Topology::OnAssigned(int32_t partition) {
-  PartitionProgressState progress_state;
+Result<std::optional<int64_t>> Topology::OnAssigned(const std::string& topic, int32_t partition) {
+  auto found = source_by_topic_.find(topic);
+  if (found == source_by_topic_.end()) return std::optional<int64_t>();
+  SourceNode& source = sources_[found->second];
   Result<std::optional<std::string>> stored =
-      db_.Get(state::EncodeProgressKey(name_, topic_, partition));
+      db_.Get(state::EncodeProgressKey(name_, topic, partition));
   if (!stored.ok()) return stored.status();
+  SourcePartition source_partition;
+  int64_t stored_stream_time = INT64_MIN;
   std::optional<int64_t> resume;
   if (stored->has_value()) {
     std::optional<state::PartitionProgress> progress = state::DecodeProgress(**stored);
-    if (!progress)
-      return Status::Internal("corrupt progress entry for " + topic_ + "/" +
+    if (!progress) {
+      return Status::Internal("corrupt progress entry for " + topic + "/" +
                               std::to_string(partition));
-    progress_state.next_offset = progress->next_offset;
-    progress_state.context.stream_time_ms = progress->stream_time_ms;
-    // Idle advancement counts silence from the assignment on.
-    progress_state.stream_time_at_last_record_ms = progress->stream_time_ms;
-    if (retention_ != nullptr && progress->stream_time_ms != INT64_MIN) {
-      for (const std::string& store : stores_) {
-        retention_->AdvanceStreamTime(store, partition, progress->stream_time_ms);
-      }
     }
+    source_partition.next_offset = progress->next_offset;
+    stored_stream_time = progress->stream_time_ms;
     resume = progress->next_offset;
   }
-  for (Operator* step : stateful_) {
-    EDDY_RETURN_IF_ERROR(step->RestorePartition(partition, progress_state.context.stream_time_ms));
+  auto [task, created] = tasks_.try_emplace(partition);
+  if (created) new_tasks_.push_back(partition);
+  if (stored_stream_time > task->second.context.stream_time_ms) {
+    task->second.context.stream_time_ms = stored_stream_time;
+    // Idle advancement counts silence from the assignment on.
+    task->second.stream_time_at_last_record_ms = stored_stream_time;
   }
-  partitions_[partition] = progress_state;
-  owned_.Add(partition);
+  source.partitions[partition] = source_partition;
   return resume;
 }
 
-void Topology::OnRevoked(int32_t partition) {
-  partitions_.erase(partition);
-  owned_.Remove(partition);
-  for (Operator* step : stateful_) step->DropPartition(partition);
+Status Topology::FinishAssignment() {
+  for (int32_t partition : new_tasks_) {
+    const int64_t stream_time = tasks_.at(partition).context.stream_time_ms;
+    if (retention_ != nullptr && stream_time != INT64_MIN) {
+      for (const std::string& store : stores_) {
+        retention_->AdvanceStreamTime(store, partition, stream_time);
+      }
+    }
+    for (StatefulStep* step : stateful_) {
+      EDDY_RETURN_IF_ERROR(step->RestorePartition(partition, stream_time));
+    }
+    owned_.Add(partition);
+  }
+  new_tasks_.clear();
+  return Status::Ok();
 }
 
-Result<int64_t> Topology::EventTime(const Record& record) {
+void Topology::OnRevoked(const std::string& topic, int32_t partition) {
+  auto found = source_by_topic_.find(topic);
+  if (found == source_by_topic_.end()) return;
+  sources_[found->second].partitions.erase(partition);
+  // Buffered records were never processed: the next owner reads them again.
+  if (auto queue = buffers_.find({found->second, partition}); queue != buffers_.end()) {
+    buffered_total_ -= queue->second.size();
+    buffers_.erase(queue);
+  }
+  for (const SourceNode& source : sources_) {
+    if (source.partitions.count(partition) > 0) return;  // the task still has an input
+  }
+  tasks_.erase(partition);
+  held_since_.erase(partition);
+  std::erase(new_tasks_, partition);
+  owned_.Remove(partition);
+  for (StatefulStep* step : stateful_) step->DropPartition(partition);
+}
+
+Result<int64_t> Topology::EventTime(const SourceNode& source, const Record& record) {
+  const config::TimestampSpec& timestamp_spec_ = source.timestamp_spec;
   if (timestamp_spec_.kind == config::TimestampSpec::Kind::kRecordTimestamp) {
     return record.timestamp_ms;
   }
@@ -268,20 +397,33 @@ Result<int64_t> Topology::EventTime(const Record& record) {
   return Status::Internal("unknown timestamp format");
 }
 
-void Topology::CountFailure(FailureReason reason, const Record& record, const Status& status) {
+void Topology::CountFailure(FailureReason reason, const Record* record, const Status& status) {
   failed_[reason]->Increment();
   const uint64_t n = failures_logged_++;
   if (n < kLogFirst || n % kLogEvery == 0) {
-    spdlog::warn("topology {}: skipped record {}/{}@{} ({}): {}", name_, record.topic,
-                 record.partition, record.offset, ReasonLabel(static_cast<int>(reason)),
-                 status.message());
+    if (record != nullptr) {
+      spdlog::warn("topology {}: skipped record {}/{}@{} ({}): {}", name_, record->topic,
+                   record->partition, record->offset, ReasonLabel(static_cast<int>(reason)),
+                   status.message());
+    } else {
+      spdlog::warn("topology {}: skipped a join result ({}): {}", name_,
+                   ReasonLabel(static_cast<int>(reason)), status.message());
+    }
   }
 }
 
 Status Topology::Process(const Record& record) {
-  auto found = partitions_.find(record.partition);
-  if (found == partitions_.end()) return Status::Ok();  // not ours (revoked mid-batch)
-  PartitionProgressState& progress = found->second;
+  auto source_found = source_by_topic_.find(record.topic);
+  if (source_found == source_by_topic_.end()) return Status::Ok();
+  SourceNode& source = sources_[source_found->second];
+  auto partition_found = source.partitions.find(record.partition);
+  auto task_found = tasks_.find(record.partition);
+  // Not ours (revoked mid-batch).
+  if (partition_found == source.partitions.end() || task_found == tasks_.end()) {
+    return Status::Ok();
+  }
+  SourcePartition& progress = partition_found->second;
+  Task& task = task_found->second;
   if (record.offset < progress.next_offset) return Status::Ok();  // already in state
   progress.next_offset = record.offset + 1;
   progress.dirty = true;
@@ -289,108 +431,195 @@ Status Topology::Process(const Record& record) {
   if (record.tombstone) {
     // A null value deletes its key from the tables that read the source; nothing else can
     // use a record without a value.
-    bool table_reads_source = false;
-    for (size_t index : source_children_) table_reads_source |= nodes_[index].table != nullptr;
-    if (!table_reads_source) {
-      CountFailure(FailureReason::kInvalidJson, record,
+    if (!source.has_table_child) {
+      CountFailure(FailureReason::kInvalidJson, &record,
                    Status::InvalidArgument("null value (a tombstone) and no table reads it"));
       return Status::Ok();
     }
-    if (key_spec_.kind != config::KeySpec::Kind::kKafkaKey || !record.key) {
-      CountFailure(FailureReason::kMissingKey, record,
+    if (source.key_spec.kind != config::KeySpec::Kind::kKafkaKey || !record.key) {
+      CountFailure(FailureReason::kMissingKey, &record,
                    Status::InvalidArgument("a tombstone (null value) is keyed by its Kafka key"));
       return Status::Ok();
     }
-    for (size_t index : source_children_) {
-      if (nodes_[index].table != nullptr) {
-        nodes_[index].table->ApplyTombstone(record.partition, *record.key);
-      }
+    for (size_t index : source.children) {
+      if (nodes_[index].table != nullptr) nodes_[index].table->ApplyTombstone(*record.key);
     }
     processed_.Increment();
     return Status::Ok();
   }
   if (Status parsed = decoder_.Parse(record.value); !parsed.ok()) {
-    CountFailure(FailureReason::kInvalidJson, record, parsed);
+    CountFailure(FailureReason::kInvalidJson, &record, parsed);
     return Status::Ok();
   }
   std::string key_storage;
   std::string_view key;
-  if (key_spec_.kind == config::KeySpec::Kind::kKafkaKey) {
+  if (source.key_spec.kind == config::KeySpec::Kind::kKafkaKey) {
     if (!record.key) {
-      CountFailure(FailureReason::kMissingKey, record,
+      CountFailure(FailureReason::kMissingKey, &record,
                    Status::InvalidArgument("record has no Kafka key"));
       return Status::Ok();
     }
     key = *record.key;
   } else {
-    Result<std::string> field = decoder_.KeyString(key_spec_.field_path);
+    Result<std::string> field = decoder_.KeyString(source.key_spec.field_path);
     if (!field.ok()) {
       CountFailure(field.status().code() == StatusCode::kNotFound ? FailureReason::kMissingKey
                                                                   : FailureReason::kInvalidKey,
-                   record, field.status());
+                   &record, field.status());
       return Status::Ok();
     }
     key_storage = std::move(*field);
     key = key_storage;
   }
-  Result<int64_t> event_time = EventTime(record);
+  Result<int64_t> event_time = EventTime(source, record);
   if (!event_time.ok()) {
-    CountFailure(FailureReason::kInvalidTimestamp, record, event_time.status());
+    CountFailure(FailureReason::kInvalidTimestamp, &record, event_time.status());
     return Status::Ok();
   }
   // Stream time advances before the late check, as in Kafka Streams: a record can close
   // older windows but never its own.
-  progress.context.stream_time_ms = std::max(progress.context.stream_time_ms, *event_time);
+  if (*event_time > task.context.stream_time_ms) {
+    task.context.stream_time_ms = *event_time;
+    task.dirty = true;
+    if (!stream_joins_.empty()) EDDY_RETURN_IF_ERROR(EmitUnmatched(record.partition, &record));
+  }
   if (idle_timeout_.count() > 0) {
-    progress.last_record_at = std::chrono::steady_clock::now();
-    progress.stream_time_at_last_record_ms = progress.context.stream_time_ms;
+    task.last_record_at = std::chrono::steady_clock::now();
+    task.stream_time_at_last_record_ms = task.context.stream_time_ms;
   }
 
   const Event event{record.partition, record.offset, *event_time, key,
                     decoder_,         &record,       record.value};
-  // Two phases over the step tree: prepare everything (filters, rekeys, selects and every
-  // window's inputs), then apply the windows. A record that fails anywhere changes nothing.
-  prepared_effects_.clear();
+  // Two phases over the step forest: prepare everything (filters, rekeys, selects and every
+  // stateful step's inputs), then apply. A record that fails anywhere changes nothing.
+  std::vector<Effect> effects;
   FailureReason reason = FailureReason::kInvalidField;
-  if (Status prepared = PrepareChildren(source_children_, event, progress.context, reason);
+  if (Status prepared = PrepareChildren(SourceInput(source_found->second), source.children, event,
+                                        task.context, reason, effects);
       !prepared.ok()) {
-    CountFailure(reason, record, prepared);
+    CountFailure(reason, &record, prepared);
     return Status::Ok();
   }
-  for (StepNode* node : prepared_effects_) {
-    Operator* step = node->window != nullptr  ? static_cast<Operator*>(node->window)
-                     : node->dedup != nullptr ? static_cast<Operator*>(node->dedup)
-                                              : static_cast<Operator*>(node->table);
-    EDDY_RETURN_IF_ERROR(step->Apply(*node->input));
-  }
+  EDDY_RETURN_IF_ERROR(ApplyEffects(effects, task.context, &record));
   processed_.Increment();
   return Status::Ok();
 }
 
-Status Topology::PrepareChildren(const std::vector<size_t>& children, const Event& event,
-                                 const PartitionContext& context, FailureReason& reason) {
+Result<size_t> Topology::Accept(const Record& record) {
+  if (!aligns_inputs()) {
+    EDDY_RETURN_IF_ERROR(Process(record));
+    return size_t{0};
+  }
+  auto source_found = source_by_topic_.find(record.topic);
+  if (source_found == source_by_topic_.end()) return size_t{0};
+  const SourceNode& source = sources_[source_found->second];
+  BufferedRecord buffered;
+  buffered.topic = std::string(record.topic);
+  buffered.partition = record.partition;
+  buffered.offset = record.offset;
+  if (record.key) buffered.key = std::string(*record.key);
+  buffered.value = std::string(record.value);
+  buffered.tombstone = record.tombstone;
+  buffered.timestamp_ms = record.timestamp_ms;
+  for (const RecordHeader& header : record.headers) {
+    buffered.headers.emplace_back(std::string(header.name), std::string(header.value));
+  }
+  // Records without a readable event time go first: Process counts them as failed.
+  if (!record.tombstone && decoder_.Parse(record.value).ok()) {
+    Result<int64_t> event_time = EventTime(source, record);
+    if (event_time.ok()) buffered.order_time_ms = *event_time;
+  }
+  auto& queue = buffers_[{source_found->second, record.partition}];
+  queue.push_back(std::move(buffered));
+  ++buffered_total_;
+  return queue.size();
+}
+
+size_t Topology::buffered(const TopicPartition& partition) const {
+  auto source = source_by_topic_.find(partition.topic);
+  if (source == source_by_topic_.end()) return 0;
+  auto queue = buffers_.find({source->second, partition.partition});
+  return queue == buffers_.end() ? 0 : queue->second.size();
+}
+
+Status Topology::ProcessBuffered(const std::function<bool(const TopicPartition&)>& caught_up,
+                                 std::chrono::steady_clock::time_point now) {
+  if (buffered_total_ == 0) return Status::Ok();
+  for (auto& [partition, task] : tasks_) {
+    while (true) {
+      // The task's inputs: every owned partition `partition` of its sources.
+      std::deque<BufferedRecord>* next = nullptr;
+      bool held = false;
+      for (size_t s = 0; s < sources_.size(); ++s) {
+        if (sources_[s].partitions.count(partition) == 0) continue;
+        auto queue = buffers_.find({s, partition});
+        if (queue == buffers_.end() || queue->second.empty()) {
+          if (!caught_up({sources_[s].topic, partition})) held = true;
+          continue;
+        }
+        if (next == nullptr || queue->second.front().order_time_ms < next->front().order_time_ms) {
+          next = &queue->second;
+        }
+      }
+      if (next == nullptr) {
+        held_since_.erase(partition);
+        break;
+      }
+      if (held) {
+        auto [since, inserted] = held_since_.try_emplace(partition, now);
+        if (now - since->second < kMaxInputWait) break;
+        // Waited long enough for the silent input: go on without it.
+      } else {
+        held_since_.erase(partition);
+      }
+      BufferedRecord buffered = std::move(next->front());
+      next->pop_front();
+      --buffered_total_;
+      Record record;
+      record.topic = buffered.topic;
+      record.partition = buffered.partition;
+      record.offset = buffered.offset;
+      if (buffered.key) record.key = std::string_view(*buffered.key);
+      record.value = buffered.value;
+      record.tombstone = buffered.tombstone;
+      record.timestamp_ms = buffered.timestamp_ms;
+      for (const auto& [name, value] : buffered.headers) record.headers.push_back({name, value});
+      EDDY_RETURN_IF_ERROR(Process(record));
+    }
+  }
+  return Status::Ok();
+}
+
+Status Topology::Emit(size_t index, const Event& event, const PartitionContext& context,
+                      FailureReason& reason, std::vector<Effect>& effects) {
+  StepNode& node = nodes_[index];
+  if (!node.sink_topics.empty()) effects.push_back({&node, &event, /*send=*/true});
+  return PrepareChildren(static_cast<InputId>(index), node.children, event, context, reason,
+                         effects);
+}
+
+Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& children,
+                                 const Event& event, const PartitionContext& context,
+                                 FailureReason& reason, std::vector<Effect>& effects) {
   for (size_t index : children) {
     StepNode& node = nodes_[index];
     switch (node.kind) {
       case config::StepConfig::Kind::kWindow: {
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.window->Prepare(event, context));
-        node.input = &event;
-        prepared_effects_.push_back(&node);
+        effects.push_back({&node, &event});
         continue;  // a window's results go to views and sinks, not to other steps
       }
       case config::StepConfig::Kind::kTable: {
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.table->Prepare(event, context));
-        node.input = &event;
-        prepared_effects_.push_back(&node);
-        continue;  // a table's rows go to views, not to other steps
+        effects.push_back({&node, &event});
+        continue;  // a table's rows go to views and joins, not to other steps
       }
       case config::StepConfig::Kind::kDedup: {
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.dedup->Prepare(event, context));
-        node.input = &event;
-        prepared_effects_.push_back(&node);
+        effects.push_back({&node, &event});
         if (!node.dedup->passed()) continue;
         node.output.emplace(event);
         break;
@@ -440,8 +669,108 @@ Status Topology::PrepareChildren(const std::vector<size_t>& children, const Even
                                   *node.decoder, event.record, node.value_buffer});
         break;
       }
+      case config::StepConfig::Kind::kJoin: {
+        reason = FailureReason::kInvalidField;
+        if (node.stream_join != nullptr) {
+          const StreamJoin::Side side =
+              input == node.left_input ? StreamJoin::Side::kLeft : StreamJoin::Side::kRight;
+          EDDY_RETURN_IF_ERROR(node.stream_join->Prepare(event, side, context));
+          effects.push_back({&node, &event, /*send=*/false, side});
+          continue;  // its results are records of their own (ApplyEffects)
+        }
+        // Stream–table: one result or none, decided now.
+        Result<codec::FieldValue> existing = event.value.Field({node.join_as});
+        if (!existing.ok()) {
+          return Status::InvalidArgument("join: the record's value is not a JSON object");
+        }
+        if (existing->kind != codec::FieldValue::Kind::kMissing) {
+          return Status::InvalidArgument("join: the record already has a member '" + node.join_as +
+                                         "', where the join puts the table's row");
+        }
+        Result<std::optional<std::string>> row = node.join_table->Lookup(event.key);
+        if (!row.ok()) return row.status();
+        if (!row->has_value() && node.join_type == config::JoinConfig::Type::kInner) continue;
+        node.value_buffer =
+            JoinedValue(event.value_json, node.join_as,
+                        row->has_value() ? std::optional<std::string_view>(**row) : std::nullopt);
+        if (Status parsed = node.decoder->Parse(node.value_buffer); !parsed.ok()) return parsed;
+        node.output.emplace(Event{event.partition, event.offset, event.event_time_ms, event.key,
+                                  *node.decoder, event.record, node.value_buffer});
+        break;
+      }
     }
-    EDDY_RETURN_IF_ERROR(PrepareChildren(node.children, *node.output, context, reason));
+    EDDY_RETURN_IF_ERROR(Emit(index, *node.output, context, reason, effects));
+  }
+  return Status::Ok();
+}
+
+Status Topology::ApplyEffects(const std::vector<Effect>& effects, const PartitionContext& context,
+                              const Record* record) {
+  for (const Effect& effect : effects) {
+    StepNode& node = *effect.node;
+    const Event& event = *effect.input;
+    if (effect.send) {
+      for (const std::string& topic : node.sink_topics) {
+        SinkRecord out;
+        out.topic = topic;
+        out.key = std::string(event.key);
+        out.value = std::string(event.value_json);
+        out.timestamp_ms = event.event_time_ms;
+        EDDY_RETURN_IF_ERROR(sink_->Send(std::move(out)));
+      }
+    } else if (node.window != nullptr) {
+      EDDY_RETURN_IF_ERROR(node.window->Apply(event));
+    } else if (node.dedup != nullptr) {
+      EDDY_RETURN_IF_ERROR(node.dedup->Apply(event));
+    } else if (node.table != nullptr) {
+      EDDY_RETURN_IF_ERROR(node.table->Apply(event));
+    } else if (node.stream_join != nullptr) {
+      // The join's Prepare state is overwritten by nested joins' records only if they reach
+      // the same join, which the step forest rules out; copy the outputs all the same.
+      std::vector<JoinOutput> outputs = node.stream_join->outputs();
+      EDDY_RETURN_IF_ERROR(node.stream_join->Apply(event));
+      for (JoinOutput& output : outputs) {
+        EDDY_RETURN_IF_ERROR(
+            RunJoinOutput(node, std::move(output), event.partition, event.offset, context, record));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status Topology::RunJoinOutput(StepNode& node, JoinOutput output, int32_t partition, int64_t offset,
+                               const PartitionContext& context, const Record* record) {
+  node.key_buffer = std::move(output.key);
+  node.value_buffer = std::move(output.value);
+  FailureReason reason = FailureReason::kInvalidField;
+  if (Status parsed = node.decoder->Parse(node.value_buffer); !parsed.ok()) {
+    CountFailure(reason, record, parsed);
+    return Status::Ok();
+  }
+  node.output.emplace(Event{partition, offset, output.event_time_ms, node.key_buffer, *node.decoder,
+                            record, node.value_buffer});
+  const size_t index = static_cast<size_t>(&node - nodes_.data());
+  std::vector<Effect> effects;
+  if (Status prepared = Emit(index, *node.output, context, reason, effects); !prepared.ok()) {
+    CountFailure(reason, record, prepared);
+    return Status::Ok();
+  }
+  return ApplyEffects(effects, context, record);
+}
+
+Status Topology::EmitUnmatched(int32_t partition, const Record* record) {
+  const Task& task = tasks_.at(partition);
+  std::vector<JoinOutput> due;
+  for (StepNode& node : nodes_) {
+    if (node.stream_join == nullptr) continue;
+    due.clear();
+    EDDY_RETURN_IF_ERROR(
+        node.stream_join->TakeUnmatched(partition, task.context.stream_time_ms, due));
+    for (JoinOutput& output : due) {
+      const int64_t offset = record != nullptr ? record->offset : -1;
+      EDDY_RETURN_IF_ERROR(
+          RunJoinOutput(node, std::move(output), partition, offset, task.context, record));
+    }
   }
   return Status::Ok();
 }
@@ -450,46 +779,55 @@ Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>&
   // Stream times as this batch commits them.
   class StreamTimes final : public FlushContext {
    public:
-    explicit StreamTimes(const std::map<int32_t, PartitionProgressState>& partitions)
-        : partitions_(partitions) {}
+    explicit StreamTimes(const std::map<int32_t, Task>& tasks) : tasks_(tasks) {}
     int64_t StreamTime(int32_t partition) const override {
-      auto it = partitions_.find(partition);
-      return it == partitions_.end() ? INT64_MIN : it->second.context.stream_time_ms;
+      auto it = tasks_.find(partition);
+      return it == tasks_.end() ? INT64_MIN : it->second.context.stream_time_ms;
     }
 
    private:
-    const std::map<int32_t, PartitionProgressState>& partitions_;
+    const std::map<int32_t, Task>& tasks_;
   };
-  const StreamTimes stream_times(partitions_);
-  for (Operator* step : stateful_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch, stream_times));
-  for (auto& [partition, progress] : partitions_) {
-    if (!progress.dirty) continue;
-    batch.Put(state::EncodeProgressKey(name_, topic_, partition),
-              state::EncodeProgress({progress.next_offset, progress.context.stream_time_ms}));
-    progressed.push_back({{topic_, partition}, progress.next_offset});
-    flushed_stream_times_.emplace_back(partition, progress.context.stream_time_ms);
-    progress.dirty = false;
+  const StreamTimes stream_times(tasks_);
+  for (StatefulStep* step : stateful_) EDDY_RETURN_IF_ERROR(step->FlushTo(batch, stream_times));
+  for (SourceNode& source : sources_) {
+    for (auto& [partition, progress] : source.partitions) {
+      const Task& task = tasks_.at(partition);
+      if (!progress.dirty && !task.dirty) continue;
+      progress.dirty = false;
+      // Nothing processed from this partition yet: its task's stream time is stored with
+      // the partitions that were.
+      if (progress.next_offset < 0) continue;
+      batch.Put(state::EncodeProgressKey(name_, source.topic, partition),
+                state::EncodeProgress({progress.next_offset, task.context.stream_time_ms}));
+      progressed.push_back({{source.topic, partition}, progress.next_offset});
+    }
+  }
+  for (auto& [partition, task] : tasks_) {
+    if (!task.dirty) continue;
+    task.dirty = false;
+    flushed_stream_times_.emplace_back(partition, task.context.stream_time_ms);
   }
   return Status::Ok();
 }
 
-bool Topology::AdvanceIdlePartitions(std::chrono::steady_clock::time_point now) {
-  if (idle_timeout_.count() <= 0) return false;
-  bool advanced = false;
-  for (auto& [partition, progress] : partitions_) {
-    // A partition that never saw a record has no event time to advance from.
-    if (progress.stream_time_at_last_record_ms == INT64_MIN) continue;
+Status Topology::AdvanceIdlePartitions(std::chrono::steady_clock::time_point now, bool& advanced) {
+  if (idle_timeout_.count() <= 0) return Status::Ok();
+  for (auto& [partition, task] : tasks_) {
+    // A task that never saw a record has no event time to advance from.
+    if (task.stream_time_at_last_record_ms == INT64_MIN) continue;
     const auto silent =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now - progress.last_record_at);
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - task.last_record_at);
     if (silent < idle_timeout_) continue;
-    const int64_t advanced_time = progress.stream_time_at_last_record_ms + silent.count();
-    if (advanced_time > progress.context.stream_time_ms) {
-      progress.context.stream_time_ms = advanced_time;
-      progress.dirty = true;
+    const int64_t advanced_time = task.stream_time_at_last_record_ms + silent.count();
+    if (advanced_time > task.context.stream_time_ms) {
+      task.context.stream_time_ms = advanced_time;
+      task.dirty = true;
       advanced = true;
+      if (!stream_joins_.empty()) EDDY_RETURN_IF_ERROR(EmitUnmatched(partition, nullptr));
     }
   }
-  return advanced;
+  return Status::Ok();
 }
 
 void Topology::OnCommitted() {

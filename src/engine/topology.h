@@ -1,19 +1,27 @@
-// Topology: one configured pipeline — a source topic, its steps, the views over them —
+// Topology: one configured pipeline — its sources, their steps, the views over them —
 // and the per-partition progress that makes its results exact.
 //
-// Exactness: for every owned partition the topology tracks the next offset it has to
-// process and the partition's stream time. FlushTo stages these together with the steps'
-// dirty state into one WriteBatch; OnAssigned reads them back. A record whose offset is
-// below the stored next offset is already reflected in state and is skipped, so replays
+// Tasks: as in Kafka Streams, the unit of state is the partition number. Partition p of
+// every source topic feeds task p: one stream time (the max event time seen in any of
+// them), one share of every step's state. Stream–stream joins match records within a task,
+// so their two topics must be co-partitioned; stream–table joins look keys up in a table
+// that is not split by partition (see table.h).
+//
+// Exactness: for every owned source partition the topology tracks the next offset it has
+// to process; FlushTo stages these, with their task's stream time, together with the
+// steps' dirty state into one WriteBatch; OnAssigned reads them back. A record whose offset
+// is below the stored next offset is already reflected in state and is skipped, so replays
 // after a crash never count twice; offsets only move forward inside that same batch, so
 // nothing is lost.
 //
-// Threading: everything except views() / owned() is processing-thread only. Views are
-// thread-safe (see view.h).
+// Threading: everything except views() is processing-thread only. Views are thread-safe
+// (see view.h).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,6 +35,7 @@
 #include "engine/record.h"
 #include "engine/sink.h"
 #include "engine/source.h"
+#include "engine/stream_join.h"
 #include "engine/table.h"
 #include "engine/view.h"
 #include "engine/window_aggregate.h"
@@ -55,18 +64,46 @@ class Topology {
                                                   Sink* sink = nullptr);
 
   const std::string& name() const { return name_; }
-  const std::string& topic() const { return topic_; }
+  // The topics of the topology's sources, in config order.
+  std::vector<std::string> topics() const;
+  // The topics read by tables that stream–table joins use. Until such a topic's assigned
+  // partitions are read to the end offsets they had when assigned, the topology's other
+  // topics should wait (Pipeline pauses them), so that a stream record is joined with the
+  // table as loaded, not with whatever part of it happened to arrive first.
+  const std::vector<std::string>& joined_table_topics() const { return joined_table_topics_; }
 
   // Loads the partition's stored progress. Returns the offset to resume at, or nullopt
-  // when this topology has no state for the partition yet.
-  Result<std::optional<int64_t>> OnAssigned(int32_t partition);
+  // when this topology has no state for the partition yet. Call FinishAssignment after
+  // the partitions of one assignment.
+  Result<std::optional<int64_t>> OnAssigned(const std::string& topic, int32_t partition);
+  // Restores the steps' bookkeeping of the tasks the last OnAssigned calls created.
+  Status FinishAssignment();
   // Forgets a partition after its state has been flushed.
-  void OnRevoked(int32_t partition);
+  void OnRevoked(const std::string& topic, int32_t partition);
 
-  // Applies one record of this topology's topic. Records that cannot be processed are
-  // counted (eddy_records_failed_total) and skipped; their offset still advances.
+  // Applies one record of one of this topology's topics. Records that cannot be processed
+  // are counted (eddy_records_failed_total) and skipped; their offset still advances.
   // Returns an error only for failures of eddy itself (state unreadable).
   Status Process(const Record& record);
+
+  // Input alignment. A topology with a stream–stream join processes each task's records in
+  // event-time order across its source topics, as Kafka Streams picks the record with the
+  // smallest timestamp among a task's partitions: otherwise a topic read ahead of the other
+  // (a backlog, a slow fetch) would push stream time past the other side's records and
+  // make them late. Accept() buffers such records (a copy); ProcessBuffered() processes
+  // them once every input of the task has a record buffered or has none to give.
+  bool aligns_inputs() const { return !stream_joins_.empty(); }
+  // Process(record) now, or, when aligning, buffer it. Returns the number of records now
+  // buffered for the record's partition (0 when not aligning).
+  Result<size_t> Accept(const Record& record);
+  // `caught_up(partition)`: the source has returned every record of the partition it knows
+  // of. An input with nothing buffered that is not caught up holds its task back, for at
+  // most kMaxInputWait.
+  Status ProcessBuffered(const std::function<bool(const TopicPartition&)>& caught_up,
+                         std::chrono::steady_clock::time_point now);
+  size_t buffered(const TopicPartition& partition) const;
+  bool has_buffered() const { return buffered_total_ > 0; }
+  static constexpr std::chrono::milliseconds kMaxInputWait{2000};
 
   // Stages dirty state and the progress of every partition that moved since the last flush
   // into `batch`, and appends those partitions' next offsets to `progressed`.
@@ -76,19 +113,25 @@ class Topology {
   // after a crash still needs).
   void OnCommitted();
 
-  // With source.idle_timeout set: every partition silent for at least that long (wall
-  // clock) has its stream time moved to stream time at its last record + the wall time
-  // elapsed since. Returns true if any stream time moved (it then needs a commit, which
-  // also emits the windows that closed). Without idle_timeout: does nothing.
-  bool AdvanceIdlePartitions(std::chrono::steady_clock::time_point now);
+  // With source.idle_timeout set (the smallest of the sources' when several set it): every
+  // task silent for at least that long (wall clock) has its stream time moved to stream
+  // time at its last record + the wall time elapsed since. Sets `advanced` if any stream
+  // time moved (it then needs a commit, which also emits the windows that closed). Without
+  // idle_timeout: does nothing. Errors are eddy's own.
+  Status AdvanceIdlePartitions(std::chrono::steady_clock::time_point now, bool& advanced);
 
   const std::vector<std::unique_ptr<View>>& views() const { return views_; }
 
  private:
-  struct PartitionProgressState {
+  // What one source partition has processed.
+  struct SourcePartition {
     int64_t next_offset = -1;  // -1: nothing processed or stored yet
-    PartitionContext context;
     bool dirty = false;
+  };
+  // One task (partition number) of the topology.
+  struct Task {
+    PartitionContext context;
+    bool dirty = false;  // stream time moved since the last flush
     // For idle advancement: when the last record arrived, and the stream time then.
     std::chrono::steady_clock::time_point last_record_at = std::chrono::steady_clock::now();
     int64_t stream_time_at_last_record_ms = INT64_MIN;
@@ -100,58 +143,118 @@ class Topology {
     kInvalidTimestamp,
     kInvalidField
   };
+  // Inputs of steps: sources are -1, -2, ... (source i is -(i + 1)); steps their index.
+  using InputId = int;
+  static InputId SourceInput(size_t source) { return -static_cast<InputId>(source) - 1; }
 
-  // One node per config step, in config order: the step tree records flow through.
+  struct SourceNode {
+    std::string name;
+    std::string topic;
+    config::KeySpec key_spec;
+    config::TimestampSpec timestamp_spec;
+    std::vector<size_t> children;                   // steps reading this source
+    bool has_table_child = false;                   // tombstones are for tables only
+    std::map<int32_t, SourcePartition> partitions;  // owned partitions
+  };
+
+  // One node per config step, in config order: the step forest records flow through.
   struct StepNode {
     config::StepConfig::Kind kind = config::StepConfig::Kind::kWindow;
+    std::string name;
     std::vector<size_t> children;                        // steps reading this one's records
+    std::vector<std::string> sink_topics;                // record sinks reading this step
     std::shared_ptr<const expr::Expression> expression;  // kFilter, kRekey
     std::vector<std::pair<std::string, std::shared_ptr<const expr::Expression>>> select;
-    WindowAggregate* window = nullptr;  // kWindow; owned by steps_
+    WindowAggregate* window = nullptr;  // kWindow; owned by windows_
     Dedup* dedup = nullptr;             // kDedup; owned by dedups_
     TableStep* table = nullptr;         // kTable; owned by tables_
+    // kJoin: exactly one of these, and the join's shape.
+    TableStep* join_table = nullptr;    // stream–table; owned by tables_
+    StreamJoin* stream_join = nullptr;  // stream–stream; owned by stream_joins_
+    InputId left_input = 0;             // kJoin: `from`
+    config::JoinConfig::Type join_type = config::JoinConfig::Type::kInner;
+    std::string join_as;
     // Per record, processing thread only: what the step outputs, and the buffers behind it.
     std::string key_buffer;
     std::string value_buffer;
-    std::unique_ptr<codec::JsonRecordDecoder> decoder;  // kSelect
+    std::unique_ptr<codec::JsonRecordDecoder> decoder;  // kSelect, kJoin
     std::optional<Event> output;
-    const Event* input = nullptr;  // kWindow, kDedup: the event it prepared
+  };
+
+  // A change that a record makes once every step it reaches has prepared successfully.
+  struct Effect {
+    StepNode* node = nullptr;
+    const Event* input = nullptr;  // the event the step prepared (sinks: the one to send)
+    bool send = false;             // true: send `input` to node->sink_topics
+    StreamJoin::Side side = StreamJoin::Side::kLeft;  // stream joins
   };
 
   Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics,
-           state::WindowRetention* retention);
-  // Phase one over `children` of a node that output `event`; sets `reason` on failure.
-  Status PrepareChildren(const std::vector<size_t>& children, const Event& event,
-                         const PartitionContext& context, FailureReason& reason);
-  Result<int64_t> EventTime(const Record& record);
-  void CountFailure(FailureReason reason, const Record& record, const Status& status);
+           state::WindowRetention* retention, Sink* sink);
+  // Phase one over the steps reading `input`, which output `event`; collects what phase two
+  // must do in `effects`; sets `reason` on failure.
+  Status PrepareChildren(InputId input, const std::vector<size_t>& children, const Event& event,
+                         const PartitionContext& context, FailureReason& reason,
+                         std::vector<Effect>& effects);
+  // A record-producing step output `event`: its sinks and the steps reading it.
+  Status Emit(size_t index, const Event& event, const PartitionContext& context,
+              FailureReason& reason, std::vector<Effect>& effects);
+  // Phase two.
+  Status ApplyEffects(const std::vector<Effect>& effects, const PartitionContext& context,
+                      const Record* record);
+  // Runs one join result through the join's sinks and the steps reading it, as a record of
+  // its own: it fails or succeeds on its own. `record`: the source record behind it, if any.
+  Status RunJoinOutput(StepNode& node, JoinOutput output, int32_t partition, int64_t offset,
+                       const PartitionContext& context, const Record* record);
+  // The unmatched results of left / outer stream joins that the task's stream time made due.
+  Status EmitUnmatched(int32_t partition, const Record* record);
+  Result<int64_t> EventTime(const SourceNode& source, const Record& record);
+  void CountFailure(FailureReason reason, const Record* record, const Status& status);
 
   // Constant after construction.
   const std::string name_;
-  const std::string topic_;
-  const config::KeySpec key_spec_;
-  const config::TimestampSpec timestamp_spec_;
   const std::chrono::milliseconds idle_timeout_;
   state::StateDb& db_;
-  state::WindowRetention* const retention_;              // may be null
-  std::vector<std::unique_ptr<WindowAggregate>> steps_;  // the window steps
-  std::vector<std::unique_ptr<Dedup>> dedups_;           // the dedup steps
-  std::vector<std::unique_ptr<TableStep>> tables_;       // the table steps
-  std::vector<Operator*> stateful_;  // every step with state (windows and dedups)
-  std::vector<std::string> stores_;  // their store names, for the window retention
+  state::WindowRetention* const retention_;  // may be null
+  Sink* const sink_;                         // may be null when nothing is sent
+  std::vector<SourceNode> sources_;
+  std::map<std::string, size_t, std::less<>> source_by_topic_;
+  std::vector<std::string> joined_table_topics_;
+  std::vector<std::unique_ptr<WindowAggregate>> windows_;
+  std::vector<std::unique_ptr<Dedup>> dedups_;
+  std::vector<std::unique_ptr<TableStep>> tables_;
+  std::vector<std::unique_ptr<StreamJoin>> stream_joins_;
+  std::vector<StatefulStep*> stateful_;  // every step with state
+  std::vector<std::string> stores_;      // stores purged by the window retention
   std::vector<StepNode> nodes_;
-  std::vector<size_t> source_children_;  // steps reading the source
   std::vector<std::unique_ptr<View>> views_;
   OwnedPartitions owned_;  // thread-safe; read by views
   prometheus::Counter& processed_;
   std::map<FailureReason, prometheus::Counter*> failed_;
 
+  // A record kept for input alignment, with its bytes.
+  struct BufferedRecord {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t offset = 0;
+    std::optional<std::string> key;
+    std::string value;
+    bool tombstone = false;
+    int64_t timestamp_ms = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    int64_t order_time_ms = INT64_MIN;  // its event time; INT64_MIN when it has none
+  };
+
   // Processing thread only.
   codec::JsonRecordDecoder decoder_;
-  std::map<int32_t, PartitionProgressState> partitions_;
+  // Input alignment: (source index, partition) -> records not yet processed, in offset order.
+  std::map<std::pair<size_t, int32_t>, std::deque<BufferedRecord>> buffers_;
+  size_t buffered_total_ = 0;
+  // Per task: since when an input with nothing buffered has held it back.
+  std::map<int32_t, std::chrono::steady_clock::time_point> held_since_;
+  std::map<int32_t, Task> tasks_;
+  std::vector<int32_t> new_tasks_;  // created by OnAssigned, restored by FinishAssignment
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
-  // Steps prepared for the current record that have a phase two (windows, dedups).
-  std::vector<StepNode*> prepared_effects_;
   uint64_t failures_logged_ = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include "codec/json_record.h"
 #include "common/json_writer.h"
+#include "engine/table.h"
 #include "engine/window.h"
 #include "state/key_encoding.h"
 
@@ -105,25 +106,18 @@ Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
 }
 
 TableView::TableView(std::string name, std::string topology, std::string step, std::string store,
-                     const state::StateDb& db, const OwnedPartitions& owned)
+                     const state::StateDb& db)
     : name_(std::move(name)),
       topology_(std::move(topology)),
       step_(std::move(step)),
       store_(std::move(store)),
-      db_(db),
-      owned_(owned) {}
+      db_(db) {}
 
 Result<std::string> TableView::QueryKeyJson(std::string_view key) const {
-  std::optional<std::string> value;
-  for (int32_t partition : owned_.Snapshot()) {
-    Result<std::optional<std::string>> row =
-        db_.Get(state::EncodeWindowKey({store_, partition, key, 0}));
-    if (!row.ok()) return row.status();
-    if (row->has_value()) {
-      value = std::move(**row);
-      break;
-    }
-  }
+  Result<std::optional<std::string>> row =
+      db_.Get(state::EncodeWindowKey({store_, TableStep::kTablePartition, key, 0}));
+  if (!row.ok()) return row.status();
+  const std::optional<std::string>& value = *row;
   JsonWriter json;
   json.BeginObject().Key("view").String(name_).Key("key").String(key).Key("value");
   if (value) {

@@ -92,8 +92,10 @@ class WindowView final : public View {
 // Reads committed state, like every view.
 class TableView final : public View {
  public:
+  // Rows are global (not per partition; see table.h), so a table view answers every key
+  // this instance has loaded.
   TableView(std::string name, std::string topology, std::string step, std::string store,
-            const state::StateDb& db, const OwnedPartitions& owned);
+            const state::StateDb& db);
   const std::string& name() const override { return name_; }
   const std::string& topology() const override { return topology_; }
   const std::string& step() const override { return step_; }
@@ -107,7 +109,6 @@ class TableView final : public View {
   const std::string step_;
   const std::string store_;
   const state::StateDb& db_;
-  const OwnedPartitions& owned_;
 };
 
 }  // namespace eddy::engine

@@ -184,6 +184,63 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     return lags;
   }
 
+  Status PauseAt(const engine::TopicPartition& partition, int64_t offset) {
+    std::vector<RdKafka::TopicPartition*> list = {
+        RdKafka::TopicPartition::create(partition.topic, partition.partition, offset)};
+    RdKafka::ErrorCode code = consumer_->pause(list);
+    if (code == RdKafka::ERR_NO_ERROR) {
+      // Seeking drops what was fetched past `offset`; fetching restarts there on resume.
+      code = consumer_->seek(*list[0], 10'000);
+    }
+    RdKafka::TopicPartition::destroy(list);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return Status::Unavailable("pause " + partition.topic + "/" +
+                                 std::to_string(partition.partition) + ": " +
+                                 RdKafka::err2str(code));
+    }
+    paused_.insert(partition);
+    const std::string_view topic = *held_topics_.insert(partition.topic).first;
+    positions_[{topic, partition.partition}] = offset;
+    return Status::Ok();
+  }
+
+  Status Resume(const engine::TopicPartition& partition) {
+    if (paused_.erase(partition) == 0) return Status::Ok();
+    std::vector<RdKafka::TopicPartition*> list = {
+        RdKafka::TopicPartition::create(partition.topic, partition.partition)};
+    const RdKafka::ErrorCode code = consumer_->resume(list);
+    RdKafka::TopicPartition::destroy(list);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return Status::Unavailable("resume " + partition.topic + "/" +
+                                 std::to_string(partition.partition) + ": " +
+                                 RdKafka::err2str(code));
+    }
+    return Status::Ok();
+  }
+
+  Result<int64_t> EndOffset(const engine::TopicPartition& partition,
+                            std::chrono::milliseconds timeout) {
+    int64_t low = 0;
+    int64_t high = 0;
+    const RdKafka::ErrorCode code = consumer_->query_watermark_offsets(
+        partition.topic, partition.partition, &low, &high, static_cast<int>(timeout.count()));
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return Status::Unavailable("end offset of " + partition.topic + "/" +
+                                 std::to_string(partition.partition) + ": " +
+                                 RdKafka::err2str(code));
+    }
+    return high;
+  }
+
+  std::optional<int64_t> Position(const engine::TopicPartition& partition) {
+    for (const auto& [where, next] : positions_) {
+      if (where.first == partition.topic && where.second == partition.partition) return next;
+    }
+    auto assigned = assigned_.find(partition);
+    if (assigned == assigned_.end() || assigned->second < 0) return std::nullopt;
+    return assigned->second;
+  }
+
   Status Close() {
     if (closed_) return Status::Ok();
     closed_ = true;
@@ -211,6 +268,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
         if (starts[i].offset) partitions[i]->set_offset(*starts[i].offset);
         assigned_[starts[i].partition] = starts[i].offset.value_or(-1);
         positions_.erase({starts[i].partition.topic, starts[i].partition.partition});
+        paused_.erase(starts[i].partition);
       }
       RdKafka::Error* error = nullptr;
       RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
@@ -228,6 +286,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
       for (const auto& partition : revoked) {
         assigned_.erase(partition);
         positions_.erase({partition.topic, partition.partition});
+        paused_.erase(partition);
       }
       RdKafka::Error* error = nullptr;
       RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
@@ -291,6 +350,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   // Topic names the records' string_views point into; stable for the source's lifetime.
   std::set<std::string, std::less<>> held_topics_;
   std::map<engine::TopicPartition, int64_t> assigned_;  // partition -> start offset (-1 unknown)
+  std::set<engine::TopicPartition> paused_;
   // (topic, partition) -> next offset after the last consumed; topic views point into
   // held_topics_, so no string is built per record.
   std::map<std::pair<std::string_view, int32_t>, int64_t> positions_;
@@ -320,6 +380,20 @@ void KafkaSource::CommitAsync(const std::vector<engine::PartitionOffset>& offset
 std::vector<engine::PartitionLag> KafkaSource::Lag() {
   return impl_->Lag();
 }
+Status KafkaSource::PauseAt(const engine::TopicPartition& partition, int64_t offset) {
+  return impl_->PauseAt(partition, offset);
+}
+Status KafkaSource::Resume(const engine::TopicPartition& partition) {
+  return impl_->Resume(partition);
+}
+Result<int64_t> KafkaSource::EndOffset(const engine::TopicPartition& partition,
+                                       std::chrono::milliseconds timeout) {
+  return impl_->EndOffset(partition, timeout);
+}
+std::optional<int64_t> KafkaSource::Position(const engine::TopicPartition& partition) {
+  return impl_->Position(partition);
+}
+
 Status KafkaSource::Close() {
   return impl_->Close();
 }

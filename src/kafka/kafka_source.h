@@ -40,6 +40,11 @@ class KafkaSource final : public engine::Source {
   void CommitAsync(const std::vector<engine::PartitionOffset>& offsets) override;
   std::vector<engine::PartitionLag> Lag() override;
   Status Close() override;
+  Status PauseAt(const engine::TopicPartition& partition, int64_t offset) override;
+  Status Resume(const engine::TopicPartition& partition) override;
+  Result<int64_t> EndOffset(const engine::TopicPartition& partition,
+                            std::chrono::milliseconds timeout) override;
+  std::optional<int64_t> Position(const engine::TopicPartition& partition) override;
 
  private:
   class Impl;

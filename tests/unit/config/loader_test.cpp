@@ -95,7 +95,7 @@ TEST_CASE("the pageviews example loads with every default applied", "[config][lo
   CHECK(topology.name == "pageviews");
   CheckLocation(topology.location, path, 22, 5);
 
-  const SourceConfig& source = topology.source;
+  const SourceConfig& source = topology.sources[0];
   CHECK(source.topic == "pageviews");
   CHECK(source.format == ValueFormat::kJson);
   CHECK(source.key.kind == KeySpec::Kind::kField);
@@ -143,7 +143,7 @@ TEST_CASE("the pageviews example takes its settings from the environment", "[con
   CHECK(result.config->kafka.properties[0].value == "k1:9092,k2:9092");
   CHECK(result.config->http.listen_address == "::1");
   CHECK(result.config->http.listen_port == 9000);
-  CHECK(result.config->topologies[0].source.topic == "pv.v2");
+  CHECK(result.config->topologies[0].sources[0].topic == "pv.v2");
   CHECK(result.config->state.dir == "/tmp/eddy-pageviews-state");
 }
 
@@ -167,13 +167,13 @@ TEST_CASE("a minimal config gets the documented defaults", "[config][loader]") {
   CHECK(config.logging.level == "info");
   CHECK(config.logging.format == LogFormat::kText);
   const TopologyConfig& topology = config.topologies.at(0);
-  CHECK(topology.source.format == ValueFormat::kJson);
-  CHECK(topology.source.key.kind == KeySpec::Kind::kKafkaKey);
-  CHECK(topology.source.key.field_path.empty());
-  CHECK(topology.source.timestamp.kind == TimestampSpec::Kind::kRecordTimestamp);
+  CHECK(topology.sources[0].format == ValueFormat::kJson);
+  CHECK(topology.sources[0].key.kind == KeySpec::Kind::kKafkaKey);
+  CHECK(topology.sources[0].key.field_path.empty());
+  CHECK(topology.sources[0].timestamp.kind == TimestampSpec::Kind::kRecordTimestamp);
   CHECK(topology.steps.at(0).window.grace == milliseconds(0));
   CHECK(topology.views.empty());
-  CheckLocation(topology.source.location, "min.yaml", 5, 13);
+  CheckLocation(topology.sources[0].location, "min.yaml", 5, 13);
 }
 
 TEST_CASE("every optional setting can be spelled out", "[config][loader]") {
@@ -229,10 +229,10 @@ topologies:
   CHECK(config.logging.level == "debug");
   CHECK(config.logging.format == LogFormat::kJson);
   REQUIRE(config.topologies.size() == 2);
-  CHECK(config.topologies[0].source.key.kind == KeySpec::Kind::kKafkaKey);
-  CHECK(config.topologies[0].source.timestamp.kind == TimestampSpec::Kind::kRecordTimestamp);
+  CHECK(config.topologies[0].sources[0].key.kind == KeySpec::Kind::kKafkaKey);
+  CHECK(config.topologies[0].sources[0].timestamp.kind == TimestampSpec::Kind::kRecordTimestamp);
   CHECK(config.topologies[0].steps[0].window.size == milliseconds(3'600'000));
-  const SourceConfig& b = config.topologies[1].source;
+  const SourceConfig& b = config.topologies[1].sources[0];
   CHECK(b.timestamp.kind == TimestampSpec::Kind::kField);
   CHECK(b.timestamp.field_path == std::vector<std::string>{"meta", "created"});
   CHECK(b.timestamp.format == TimestampSpec::Format::kEpochMillis);  // the default
