@@ -25,6 +25,7 @@ int64_t FixtureSource::Append(std::string topic, int32_t partition, std::optiona
 
 void FixtureSource::DeclarePartitions(const std::string& topic, int32_t count) {
   for (int32_t partition = 0; partition < count; ++partition) logs_[{topic, partition}];
+  declared_partitions_[topic] = std::max(declared_partitions_[topic], count);
 }
 
 Status FixtureSource::Subscribe(const std::vector<std::string>& topics, SourceListener* listener) {
@@ -173,6 +174,15 @@ Result<int64_t> FixtureSource::EndOffset(const TopicPartition& partition,
 
 std::optional<int64_t> FixtureSource::Position(const TopicPartition& partition) {
   return position(partition);
+}
+
+Result<int32_t> FixtureSource::PartitionCount(const std::string& topic, std::chrono::milliseconds) {
+  // Appending to a partition does not say how many the topic has; declaring does.
+  auto declared = declared_partitions_.find(topic);
+  if (declared == declared_partitions_.end()) {
+    return Status::Unavailable("fixture topic " + topic + ": partition count not declared");
+  }
+  return declared->second;
 }
 
 std::vector<TopicPartition> FixtureSource::assignment() const {

@@ -21,7 +21,8 @@
 //   returns an empty batch without waiting. Without an idle handler it waits `timeout`
 //   first, as a consumer would, so a polling loop does not spin.
 // - PauseAt() / Resume() skip a partition in Poll() and rewind it; EndOffset() is the log's
-//   size; Position() the next offset Poll() returns.
+//   size; Position() the next offset Poll() returns; PartitionCount() is what
+//   DeclarePartitions() declared (Unavailable for a topic never declared).
 // - Faults for tests: FailNextPoll() makes a Poll() return an error (a broker that went
 //   away); set_ignore_resume_offsets(true) starts every partition at 0 whatever the
 //   listener says (a consumer whose group offsets trail eddy's own, replaying old records).
@@ -94,6 +95,8 @@ class FixtureSource final : public Source {
   Result<int64_t> EndOffset(const TopicPartition& partition,
                             std::chrono::milliseconds timeout) override;
   std::optional<int64_t> Position(const TopicPartition& partition) override;
+  Result<int32_t> PartitionCount(const std::string& topic,
+                                 std::chrono::milliseconds timeout) override;
 
   // Inspection, for tests.
   // The last committed next-offset of every partition ever committed.
@@ -123,7 +126,8 @@ class FixtureSource final : public Source {
   Status Assign();
   Status RevokeAll();
 
-  std::map<TopicPartition, Log> logs_;  // every partition appended to or declared
+  std::map<TopicPartition, Log> logs_;                  // every partition appended to or declared
+  std::map<std::string, int32_t> declared_partitions_;  // by DeclarePartitions
   std::set<std::string> subscribed_topics_;
   SourceListener* listener_ = nullptr;  // borrowed; set by Subscribe
   bool subscribed_ = false;

@@ -159,6 +159,35 @@ Status Pipeline::UpdateTableLoading() {
   return Status::Ok();
 }
 
+Status Pipeline::CheckCoPartitioning() {
+  for (const auto& topology : topologies_) {
+    std::string first_topic;
+    int32_t first_count = 0;
+    for (const std::string& topic : topology->co_partitioned_topics()) {
+      Result<int32_t> count = source_.PartitionCount(topic, options_.table_load_query_timeout);
+      if (!count.ok()) {
+        // Not created yet (auto-creation) or the broker is away: nothing to compare now.
+        spdlog::warn(
+            "topology {}: cannot check that {} is co-partitioned with the other "
+            "joined topics: {}",
+            topology->name(), topic, count.status().message());
+        continue;
+      }
+      if (first_topic.empty()) {
+        first_topic = topic;
+        first_count = *count;
+      } else if (*count != first_count) {
+        return Status::InvalidArgument(
+            "topology " + topology->name() + " joins streams by partition, so its topics must " +
+            "be co-partitioned, but " + first_topic + " has " + std::to_string(first_count) +
+            " partitions and " + topic + " has " + std::to_string(*count) +
+            " (repartition one of them: same partition count, keyed by the join key)");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 Status Pipeline::ProcessBuffered() {
   const bool any = std::any_of(topologies_.begin(), topologies_.end(),
                                [](const auto& topology) { return topology->has_buffered(); });
@@ -256,6 +285,7 @@ Status Pipeline::Run() {
     for (const std::string& topic : topology->topics()) topic_set.insert(topic);
   }
   const std::vector<std::string> topics(topic_set.begin(), topic_set.end());
+  EDDY_RETURN_IF_ERROR(CheckCoPartitioning());
   EDDY_RETURN_IF_ERROR(source_.Subscribe(topics, this));
 
   struct TopicRoute {

@@ -79,6 +79,8 @@ class Pipeline final : public SourceListener {
   // Processes aligned topologies' buffered records as far as their inputs allow, and
   // resumes partitions whose buffers drained.
   Status ProcessBuffered();
+  // Stream–stream joins match by partition number: their topics must have equal counts.
+  Status CheckCoPartitioning();
 
   // Constant after construction.
   Source& source_;

@@ -72,6 +72,10 @@ class Source {
   // broker, waiting at most `timeout`.
   virtual Result<int64_t> EndOffset(const TopicPartition& partition,
                                     std::chrono::milliseconds timeout) = 0;
+  // How many partitions `topic` has (metadata; may ask the broker, waiting at most
+  // `timeout`). NotFound when the topic does not exist.
+  virtual Result<int32_t> PartitionCount(const std::string& topic,
+                                         std::chrono::milliseconds timeout) = 0;
   // The offset after the last record Poll() returned for an assigned partition, or the
   // offset it started at; nullopt while unknown (nothing returned, start not known).
   virtual std::optional<int64_t> Position(const TopicPartition& partition) = 0;

@@ -51,6 +51,18 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
   }
 }
 
+std::vector<std::string> Topology::co_partitioned_topics() const {
+  std::vector<std::string> topics;
+  if (stream_joins_.empty()) return topics;
+  for (const SourceNode& source : sources_) {
+    if (std::find(joined_table_topics_.begin(), joined_table_topics_.end(), source.topic) ==
+        joined_table_topics_.end()) {
+      topics.push_back(source.topic);
+    }
+  }
+  return topics;
+}
+
 std::vector<std::string> Topology::topics() const {
   std::vector<std::string> topics;
   for (const SourceNode& source : sources_) topics.push_back(source.topic);

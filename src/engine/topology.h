@@ -93,6 +93,9 @@ class Topology {
   // make them late. Accept() buffers such records (a copy); ProcessBuffered() processes
   // them once every input of the task has a record buffered or has none to give.
   bool aligns_inputs() const { return !stream_joins_.empty(); }
+  // The topics whose records stream–stream joins match by partition number: they must have
+  // as many partitions as each other (co-partitioned), which Pipeline checks at start.
+  std::vector<std::string> co_partitioned_topics() const;
   // Process(record) now, or, when aligning, buffer it. Returns the number of records now
   // buffered for the record's partition (0 when not aligning).
   Result<size_t> Accept(const Record& record);

@@ -241,6 +241,28 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     return assigned->second;
   }
 
+  Result<int32_t> PartitionCount(const std::string& topic, std::chrono::milliseconds timeout) {
+    std::string error;
+    std::unique_ptr<RdKafka::Topic> handle(
+        RdKafka::Topic::create(consumer_.get(), topic, nullptr, error));
+    if (!handle) return Status::Internal("topic handle for " + topic + ": " + error);
+    RdKafka::Metadata* raw = nullptr;
+    const RdKafka::ErrorCode code =
+        consumer_->metadata(false, handle.get(), &raw, static_cast<int>(timeout.count()));
+    std::unique_ptr<RdKafka::Metadata> metadata(raw);
+    if (code != RdKafka::ERR_NO_ERROR) {
+      return Status::Unavailable("metadata of " + topic + ": " + RdKafka::err2str(code));
+    }
+    for (const RdKafka::TopicMetadata* described : *metadata->topics()) {
+      if (described->topic() != topic) continue;
+      if (described->err() != RdKafka::ERR_NO_ERROR) {
+        return Status::NotFound("topic " + topic + ": " + RdKafka::err2str(described->err()));
+      }
+      return static_cast<int32_t>(described->partitions()->size());
+    }
+    return Status::NotFound("topic " + topic + " not in the broker's metadata");
+  }
+
   Status Close() {
     if (closed_) return Status::Ok();
     closed_ = true;
@@ -392,6 +414,10 @@ Result<int64_t> KafkaSource::EndOffset(const engine::TopicPartition& partition,
 }
 std::optional<int64_t> KafkaSource::Position(const engine::TopicPartition& partition) {
   return impl_->Position(partition);
+}
+Result<int32_t> KafkaSource::PartitionCount(const std::string& topic,
+                                            std::chrono::milliseconds timeout) {
+  return impl_->PartitionCount(topic, timeout);
 }
 
 Status KafkaSource::Close() {

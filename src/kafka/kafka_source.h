@@ -45,6 +45,8 @@ class KafkaSource final : public engine::Source {
   Result<int64_t> EndOffset(const engine::TopicPartition& partition,
                             std::chrono::milliseconds timeout) override;
   std::optional<int64_t> Position(const engine::TopicPartition& partition) override;
+  Result<int32_t> PartitionCount(const std::string& topic,
+                                 std::chrono::milliseconds timeout) override;
 
  private:
   class Impl;
