@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <set>
 #include <system_error>
 #include <utility>
 
@@ -911,7 +912,9 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
                        [&](const SourceConfig& source) { return source.name == name; });
   };
   std::string source_names;
+  std::set<std::string> listed;
   for (const SourceConfig& source : out.sources) {
+    if (source.name.empty() || !listed.insert(source.name).second) continue;
     source_names += (source_names.empty() ? "'" : ", '") + source.name + "'";
   }
   // The source each step's records descend from (joins: their left side's).

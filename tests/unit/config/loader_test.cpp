@@ -801,7 +801,7 @@ TEST_CASE("SourceLocation and Diagnostic print file:line:column", "[config][load
 // Data-driven: tests/data/config/<name>.yaml is loaded with the environment below and must
 // produce exactly the lines of <name>.errors, in order.
 TEST_CASE("golden error files", "[config][loader]") {
-  for (const char* name : {"many_errors", "step_errors"}) {
+  for (const char* name : {"many_errors", "step_errors", "join_errors"}) {
     const std::string base = std::string(EDDY_TEST_DATA_DIR) + "/config/" + name;
     std::ifstream yaml_file(base + ".yaml");
     std::ifstream errors_file(base + ".errors");
@@ -875,6 +875,80 @@ TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
                       "'flatt'; did you mean 'flat'?",
                       "test.yaml:13:9: error: missing required key 'topic' in sink",
                   });
+}
+
+}  // namespace eddy::config
+
+namespace eddy::config {
+
+TEST_CASE("sources and joins: names, inputs and join settings", "[config][loader]") {
+  const LoadResult result = LoadString(R"(kafka: {bootstrap.servers: x:1, group.id: g}
+state: {dir: /tmp/x}
+topologies:
+  - name: t
+    sources:
+      - {name: orders, topic: orders-topic, key: {field: cid}}
+      - {name: customers, topic: customers-topic}
+      - {name: clicks, topic: clicks-topic}
+    steps:
+      - {name: rows, from: customers, table: {}}
+      - {name: enriched, from: orders, join: {table: rows, type: left}}
+      - {name: big, filter: "amount > 10"}
+      - {name: matched, join: {stream: clicks, within: 5m, grace: 30s, type: outer, as: click}}
+    sinks:
+      - {name: out, from: matched, topic: matched}
+)",
+                                       "j.yaml", Env({}));
+  for (const Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.config.has_value());
+  const TopologyConfig& t = result.config->topologies[0];
+  REQUIRE(t.sources.size() == 3);
+  CHECK(t.sources[0].name == "orders");
+  CHECK(t.sources[0].topic == "orders-topic");
+  CHECK(t.sources[0].key.field_path_text == "cid");
+  CHECK(t.sources[2].key.kind == KeySpec::Kind::kKafkaKey);
+  REQUIRE(t.steps.size() == 4);
+  CHECK(t.steps[0].from == "customers");
+  CHECK(t.steps[0].from_source);
+  const JoinConfig& table_join = t.steps[1].join;
+  CHECK(t.steps[1].kind == StepConfig::Kind::kJoin);
+  CHECK(table_join.with == JoinConfig::With::kTable);
+  CHECK(table_join.right == "rows");
+  CHECK(table_join.type == JoinConfig::Type::kLeft);
+  CHECK(table_join.as == "rows");        // default: the right side's name
+  CHECK(t.steps[2].from == "enriched");  // default: the closest record-producing step above
+  CHECK_FALSE(t.steps[2].from_source);
+  const JoinConfig& stream_join = t.steps[3].join;
+  CHECK(t.steps[3].from == "big");
+  CHECK(stream_join.with == JoinConfig::With::kStream);
+  CHECK(stream_join.right == "clicks");
+  CHECK(stream_join.within == std::chrono::minutes(5));
+  CHECK(stream_join.grace == std::chrono::seconds(30));
+  CHECK(stream_join.type == JoinConfig::Type::kOuter);
+  CHECK(stream_join.as == "click");
+  CHECK(t.sinks[0].from == "matched");
+}
+
+TEST_CASE("a single source is named 'source' and read by default", "[config][loader]") {
+  const LoadResult result = LoadString(R"(kafka: {bootstrap.servers: x:1, group.id: g}
+state: {dir: /tmp/x}
+topologies:
+  - name: t
+    source: {topic: a}
+    steps:
+      - {name: f, filter: "x > 1"}
+      - {name: g, from: source, filter: "x > 2"}
+)",
+                                       "s.yaml", Env({}));
+  for (const Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.config.has_value());
+  const TopologyConfig& t = result.config->topologies[0];
+  REQUIRE(t.sources.size() == 1);
+  CHECK(t.sources[0].name == "source");
+  CHECK(t.steps[0].from == "source");
+  CHECK(t.steps[0].from_source);
+  CHECK(t.steps[1].from == "source");
+  CHECK(t.steps[1].from_source);
 }
 
 }  // namespace eddy::config
