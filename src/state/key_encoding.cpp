@@ -6,8 +6,11 @@
 //   store_meta   := 'M' store
 //
 //   store, topology, topic, user_key := u32be(length) bytes
-//   partition                        := u32be(partition)          -- source partition
+//   partition                        := u32be(partition)          -- source partition (a
+//                                       task); table rows use -1 (0xFFFFFFFF): they are global
 //   window_start                     := u64be(start_ms XOR 2^63)  -- signed, order-preserving
+//                                       (dedup: first seen; stream joins: the buffered
+//                                       record's event time; tables: 0)
 //
 // Why this order:
 // - Everything that belongs to one source partition of a store shares the prefix
