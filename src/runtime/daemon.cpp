@@ -87,6 +87,21 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
     parts->topologies.push_back(std::move(*topology));
   }
 
+  // Stream–stream joins meet records by partition number; only the range assignor gives one
+  // member the same partition numbers of every topic (see docs/joins.md).
+  const bool joins_streams = std::any_of(parts->topologies.begin(), parts->topologies.end(),
+                                         [](const auto& t) { return t->aligns_inputs(); });
+  for (const config::KafkaProperty& property : cfg.kafka.properties) {
+    if (joins_streams && property.name == "partition.assignment.strategy" &&
+        !property.value.starts_with("range")) {
+      spdlog::warn(
+          "{}: partition.assignment.strategy '{}' does not start with 'range': with "
+          "several instances in one group, a stream–stream join would see partitions "
+          "of its two topics on different instances and miss matches",
+          property.location.ToString(), property.value);
+    }
+  }
+
   Result<std::unique_ptr<kafka::KafkaSource>> source =
       kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
   if (!source.ok()) return source.status();
