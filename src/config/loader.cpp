@@ -1020,17 +1020,7 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
                                      "; a stream–stream join joins two different sources");
     }
   }
-  // Views read window and table steps; sinks read window steps and record-producing steps.
-  for (const ViewConfig& view : out.views) {
-    for (const StepConfig& step : out.steps) {
-      if (step.name == view.from && step.kind != StepConfig::Kind::kWindow &&
-          step.kind != StepConfig::Kind::kTable) {
-        Error(view.location, "view " + Quote(view.name) + " reads from " + Quote(step.name) +
-                                 ", a " + kind_name(step.kind) +
-                                 " step; views read window and table steps");
-      }
-    }
-  }
+  // Views read any step; sinks read window steps and record-producing steps.
   for (const SinkConfig& sink : out.sinks) {
     for (const StepConfig& step : out.steps) {
       if (step.name != sink.from) continue;

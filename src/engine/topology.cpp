@@ -229,17 +229,58 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     }
     return std::nullopt;
   };
+  // A view of a record-producing step serves its latest record per key: a table step of its
+  // own (one per step, however many views read it) below the step.
+  std::map<size_t, TableStep*> latest_tables;
+  auto add_latest_table = [&](size_t index) -> Status {
+    if (latest_tables.count(index) > 0) return Status::Ok();
+    config::StepConfig table_config;
+    table_config.kind = config::StepConfig::Kind::kTable;
+    table_config.name = config.steps[index].name;
+    const std::string store = config.name + "." + config.steps[index].name + "@latest";
+    auto table = std::make_unique<TableStep>(store, table_config, db);
+    const std::string meta_key = state::EncodeStoreMetaKey(store);
+    Result<std::optional<std::string>> stored = db.Get(meta_key);
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) {
+      state::WriteBatch definition;
+      definition.Put(meta_key, table->DefinitionFingerprint());
+      EDDY_RETURN_IF_ERROR(db.Write(definition));
+    } else if (**stored != table->DefinitionFingerprint()) {
+      return Status::InvalidArgument("the latest-record table of step '" +
+                                     config.steps[index].name + "' has state of another layout (" +
+                                     **stored + ") in " + db.path());
+    }
+    StepNode node;
+    node.kind = config::StepConfig::Kind::kTable;
+    node.name = store;
+    node.left_input = static_cast<InputId>(index);
+    node.table = table.get();
+    t.nodes_[index].children.push_back(t.nodes_.size());
+    t.nodes_.push_back(std::move(node));
+    t.stateful_.push_back(table.get());
+    latest_tables.emplace(index, table.get());
+    t.tables_.push_back(std::move(table));
+    return Status::Ok();
+  };
+  // All nodes are in place before anything keeps a pointer into nodes_.
   for (const config::ViewConfig& view : config.views) {
     const std::optional<size_t> index = step_index(view.from);
-    if (!index || (t.nodes_[*index].window == nullptr && t.nodes_[*index].table == nullptr)) {
+    if (!index) {
       return Status::InvalidArgument(view.location.ToString() + ": view '" + view.name +
-                                     "' reads from '" + view.from +
-                                     "', which is not a window or table step");
+                                     "' reads from unknown step '" + view.from + "'");
     }
+    if (t.nodes_[*index].window == nullptr && t.nodes_[*index].table == nullptr) {
+      EDDY_RETURN_IF_ERROR(add_latest_table(*index));
+    }
+  }
+  for (const config::ViewConfig& view : config.views) {
+    const std::optional<size_t> index = step_index(view.from);
     const StepNode& node = t.nodes_[*index];
-    if (node.table != nullptr) {
+    if (node.window == nullptr) {
+      const TableStep* table = node.table != nullptr ? node.table : latest_tables.at(*index);
       t.views_.push_back(
-          std::make_unique<TableView>(view.name, config.name, view.from, node.table->store(), db));
+          std::make_unique<TableView>(view.name, config.name, view.from, table->store(), db));
       continue;
     }
     const config::StepConfig& step_config = config.steps[*index];
