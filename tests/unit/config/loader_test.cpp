@@ -636,9 +636,10 @@ TEST_CASE("aggregate fields and modes are checked", "[config][loader]") {
         });
 }
 
-TEST_CASE("session windows are not supported yet; hopping needs a valid advance",
+TEST_CASE("sliding windows are not supported yet; hopping needs a valid advance",
           "[config][loader]") {
-  CHECK(Errors(WithTopologies(R"(
+  CHECK(
+      Errors(WithTopologies(R"(
   - name: t
     source: {topic: x}
     steps:
@@ -646,7 +647,7 @@ TEST_CASE("session windows are not supported yet; hopping needs a valid advance"
         window: {type: hopping, size: 1m}
         aggregates: [{name: c, function: count}]
       - name: s2
-        window: {type: session, size: 1m}
+        window: {type: sliding, size: 1m}
         aggregates: [{name: c, function: count}]
       - name: s3
         window: {type: tumblin, size: 1m}
@@ -661,26 +662,27 @@ TEST_CASE("session windows are not supported yet; hopping needs a valid advance"
         window: {type: tumbling, size: 1m}
         emit: finally
         aggregates: [{name: c, function: count}]
-)")) == std::vector<std::string>{
-            Line("8:17",
-                 "missing required key 'advance' in window (a hopping window starts every "
-                 "'advance' and lasts 'size')"),
-            Line("11:24",
-                 "window type: 'session' is not supported yet; supported: tumbling, hopping"),
-            Line("14:24",
-                 "window type: expected one of tumbling, hopping; got 'tumblin'; did you "
-                 "mean 'tumbling'?"),
-            Line("17:52",
-                 "window advance: must not exceed the window size (60000ms); got 120000ms"),
-            Line("20:44",
-                 "window: 'advance' applies only to hopping windows; a tumbling window advances "
-                 "by its size"),
-            Line("20:69",
-                 "window retention: must be at least size + grace (60000ms), or windows would be "
-                 "purged before they close; got 30000ms"),
-            Line("24:15",
-                 "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
-        });
+)")) ==
+      std::vector<std::string>{
+          Line("8:17",
+               "missing required key 'advance' in window (a hopping window starts every "
+               "'advance' and lasts 'size')"),
+          Line(
+              "11:24",
+              "window type: 'sliding' is not supported yet; supported: tumbling, hopping, session"),
+          Line("14:24",
+               "window type: expected one of tumbling, hopping, session; got 'tumblin'; did you "
+               "mean 'tumbling'?"),
+          Line("17:52", "window advance: must not exceed the window size (60000ms); got 120000ms"),
+          Line("20:44",
+               "window: 'advance' applies only to hopping windows; a tumbling window advances "
+               "by its size"),
+          Line("20:69",
+               "window retention: must be at least size + grace (60000ms), or windows would be "
+               "purged before they close; got 30000ms"),
+          Line("24:15",
+               "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
+      });
 }
 
 TEST_CASE("hopping windows, retention and emit mode are read with their defaults",
