@@ -8,4 +8,12 @@ std::string SourceLocation::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
+bool WritesToKafka(const TopologyConfig& topology) {
+  if (!topology.sinks.empty()) return true;
+  for (const StepConfig& step : topology.steps) {
+    if (!step.late_records_topic.empty()) return true;
+  }
+  return false;
+}
+
 }  // namespace eddy::config

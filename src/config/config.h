@@ -123,21 +123,30 @@ struct AggregateConfig {
 };
 
 struct WindowConfig {
-  enum class Kind { kTumbling, kHopping };
+  enum class Kind {
+    kTumbling,
+    kHopping,
+    kSession,  // per key, records closer than `gap` in event time form one session
+    kNone,     // no window: one aggregate per key over all time (a step without `window:`)
+  };
   Kind kind = Kind::kTumbling;
-  std::chrono::milliseconds size{0};     // > 0
-  std::chrono::milliseconds advance{0};  // 0 < advance <= size; == size for tumbling
-  std::chrono::milliseconds grace{0};    // >= 0
-  // A window's state is purged once start + retention <= stream time (as Kafka Streams'
-  // window stores). >= size + grace, so only closed windows go; default size + grace + 24h,
-  // so closed windows stay queryable for a day.
+  std::chrono::milliseconds size{0};     // kTumbling, kHopping: > 0; else 0
+  std::chrono::milliseconds advance{0};  // 0 < advance <= size; == size for tumbling; else 0
+  std::chrono::milliseconds gap{0};      // kSession: > 0; else 0
+  std::chrono::milliseconds grace{0};    // >= 0; kNone: 0
+  // Tumbling, hopping: a window's state is purged once start + retention <= stream time (as
+  // Kafka Streams' window stores); >= size + grace, so only closed windows go. Session: a
+  // session is purged once its end (last event time) + retention < stream time (measured
+  // from the end, as Kafka Streams' session stores); >= gap + grace, so only closed
+  // sessions go. Default: size (gap) + grace + 24h, so closed windows stay queryable for a
+  // day. kNone: 0, never purged.
   std::chrono::milliseconds retention{0};
 };
 
 // When a windowed step's results become visible downstream (views, sinks).
 enum class EmitMode {
   kOnUpdate,  // every change, as soon as it is committed
-  kFinal,     // once per window, when it closes (end + grace <= stream time)
+  kFinal,     // once per window, when it closes (end + grace <= stream time); not for kNone
 };
 
 // An expression of the language in docs/expressions.md, parsed and type-checked by Load.
@@ -213,9 +222,12 @@ struct StepConfig {
   // kTable: a record for which this is exactly true deletes its key (a delete marker), as a
   // tombstone (null value) does. parsed is null when not configured.
   ExpressionConfig table_delete_when;
-  WindowConfig window;                      // kWindow
+  WindowConfig window;                      // kWindow (kind kNone when YAML has no `window:`)
   std::vector<AggregateConfig> aggregates;  // kWindow: non-empty
   EmitMode emit = EmitMode::kOnUpdate;      // kWindow
+  // kWindow with a window (not kNone): where records dropped as late go, besides the
+  // eddy_late_records_dropped_total count. "" = nowhere (dropped only).
+  std::string late_records_topic;
   SourceLocation location;
 };
 
@@ -252,6 +264,10 @@ struct TopologyConfig {
   std::vector<SinkConfig> sinks;
   SourceLocation location;
 };
+
+// True when the topology writes to Kafka (sinks or a late-records topic), so eddy needs a
+// producer for it.
+bool WritesToKafka(const TopologyConfig& topology);
 
 struct Config {
   std::string file;  // path the config was loaded from

@@ -56,13 +56,15 @@ const std::vector<std::string> kSourceKeys = {"name", "topic",     "format",
                                               "key",  "timestamp", "idle_timeout"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
-const std::vector<std::string> kStepKeys = {"name",  "from",   "window", "aggregates",
-                                            "emit",  "filter", "select", "rekey",
-                                            "dedup", "table",  "join"};
+const std::vector<std::string> kStepKeys = {"name",  "from",         "window", "aggregates",
+                                            "emit",  "late_records", "filter", "select",
+                                            "rekey", "dedup",        "table",  "join"};
 const std::vector<std::string> kJoinKeys = {"table", "stream", "type", "as", "within", "grace"};
+const std::vector<std::string> kLateRecordsKeys = {"topic"};
 const std::vector<std::string> kTableKeys = {"delete_when"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
-const std::vector<std::string> kWindowKeys = {"type", "size", "advance", "grace", "retention"};
+const std::vector<std::string> kWindowKeys = {"type", "size",  "advance",
+                                              "gap",  "grace", "retention"};
 const std::vector<std::string> kAggregateKeys = {"name", "function", "field", "mode"};
 const std::vector<std::string> kViewKeys = {"name", "from"};
 const std::vector<std::string> kSinkKeys = {"name", "from", "topic", "value"};
@@ -782,10 +784,13 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
   for (const auto& [key, kind] : kKinds) {
     if (const Value* value = map->Find(key)) given.emplace_back(key, value);
   }
-  if (given.empty()) {
+  // `aggregates` without `window`: aggregation per key over all time (a window of kind kNone).
+  const bool unwindowed = given.empty() && map->Find("aggregates") != nullptr;
+  if (given.empty() && !unwindowed) {
     Error(map->location,
-          "step: expected one of 'window' (with 'aggregates'), 'filter', 'select', 'rekey', "
-          "'dedup', 'table' or 'join' saying what the step does");
+          "step: expected one of 'window' (with 'aggregates'), 'aggregates' (without 'window': "
+          "per key over all time), 'filter', 'select', 'rekey', 'dedup', 'table' or 'join' "
+          "saying what the step does");
     return name_location;
   }
   if (given.size() > 1) {
@@ -793,13 +798,14 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
                                              "' cannot be combined; make them two steps");
     return name_location;
   }
-  const std::string& kind_key = given[0].first;
-  const Value& kind_value = *given[0].second;
+  const std::string kind_key = unwindowed ? "aggregates" : given[0].first;
+  const Value& kind_value = unwindowed ? *map->Find("aggregates") : *given[0].second;
   for (const auto& [key, kind] : kKinds) {
     if (key == kind_key) out.kind = kind;
   }
+  if (unwindowed) out.kind = StepConfig::Kind::kWindow;
   if (out.kind != StepConfig::Kind::kWindow) {
-    for (const char* window_only : {"aggregates", "emit"}) {
+    for (const char* window_only : {"aggregates", "emit", "late_records"}) {
       if (const Value* extra = map->Find(window_only)) {
         Error(extra->key_location, std::string("step: '") + window_only +
                                        "' applies only to window steps; this is a '" + kind_key +
@@ -856,11 +862,36 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
     case StepConfig::Kind::kWindow:
       break;
   }
-  ParseWindow(kind_value, out.window);
+  if (unwindowed) {
+    out.window = WindowConfig{};
+    out.window.kind = WindowConfig::Kind::kNone;
+  } else {
+    ParseWindow(kind_value, out.window);
+  }
   if (const Value* emit = map->Find("emit")) {
     static const std::vector<EnumOption<EmitMode>> kModes = {{"update", EmitMode::kOnUpdate},
                                                              {"final", EmitMode::kFinal}};
-    if (const auto mode = ReadEnum(*emit, kModes)) out.emit = *mode;
+    if (const auto mode = ReadEnum(*emit, kModes)) {
+      if (unwindowed && *mode == EmitMode::kFinal) {
+        Error(emit->location,
+              "step emit: 'final' needs a window; a step without 'window' aggregates over all "
+              "time and its results never close (use 'update', or add a window)");
+      } else {
+        out.emit = *mode;
+      }
+    }
+  }
+  if (const Value* late = map->Find("late_records")) {
+    if (unwindowed) {
+      Error(late->key_location,
+            "step: 'late_records' needs a window; a step without 'window' aggregates over all "
+            "time, so no record is ever late");
+    } else if (const auto late_map =
+                   ReadMap(*late, "late_records", &kLateRecordsKeys, "a map like {topic: name}")) {
+      if (const Value* topic = Require(*late_map, "topic")) {
+        if (auto s = ReadString(*topic)) out.late_records_topic = std::move(*s);
+      }
+    }
   }
   if (const Value* aggregates = Require(*map, "aggregates")) {
     if (const auto items = ReadList(*aggregates, "aggregate", "aggregates", false)) {
@@ -1129,49 +1160,84 @@ void Loader::ParseWindow(const Value& v, WindowConfig& out) {
   std::optional<WindowConfig::Kind> kind;
   if (const Value* type = Require(*map, "type")) {
     static const std::vector<EnumOption<WindowConfig::Kind>> kKinds = {
-        {"tumbling", WindowConfig::Kind::kTumbling}, {"hopping", WindowConfig::Kind::kHopping}};
-    kind = ReadEnum(*type, kKinds, {"sliding", "session"});
+        {"tumbling", WindowConfig::Kind::kTumbling},
+        {"hopping", WindowConfig::Kind::kHopping},
+        {"session", WindowConfig::Kind::kSession}};
+    kind = ReadEnum(*type, kKinds, {"sliding"});
     if (kind) out.kind = *kind;
   }
-  bool size_ok = false;
-  if (const Value* size = Require(*map, "size")) {
-    if (const auto d = ReadDuration(*size, /*allow_zero=*/false)) {
-      out.size = *d;
-      size_ok = true;
-    }
-  }
+  const Value* size = map->Find("size");
   const Value* advance = map->Find("advance");
-  if (kind == WindowConfig::Kind::kHopping) {
-    if (advance == nullptr) {
-      Error(map->location,
-            "missing required key 'advance' in window (a hopping window starts every 'advance' "
-            "and lasts 'size')");
-    } else if (const auto d = ReadDuration(*advance, /*allow_zero=*/false)) {
-      out.advance = *d;
-      if (size_ok && *d > out.size) {
-        Error(advance->location, "window advance: must not exceed the window size (" +
-                                     std::to_string(out.size.count()) + "ms); got " +
-                                     std::to_string(d->count()) + "ms");
+  const Value* gap = map->Find("gap");
+  // How long a window lasts before grace: size, or a session's gap. Checked against retention.
+  std::chrono::milliseconds span{0};
+  bool span_ok = false;
+  if (kind == WindowConfig::Kind::kSession) {
+    for (const auto& [name, fixed] : {std::pair{"size", size}, std::pair{"advance", advance}}) {
+      if (fixed != nullptr) {
+        Error(fixed->key_location,
+              std::string("window: '") + name +
+                  "' does not apply to session windows; a session lasts while its key's records "
+                  "arrive within 'gap' of each other");
       }
     }
-  } else if (advance != nullptr && kind == WindowConfig::Kind::kTumbling) {
-    Error(advance->key_location,
-          "window: 'advance' applies only to hopping windows; a tumbling window advances by its "
-          "size");
+    if (gap == nullptr) {
+      Error(map->location,
+            "missing required key 'gap' in window (a session ends after 'gap' of event time "
+            "without a record of its key)");
+    } else if (const auto d = ReadDuration(*gap, /*allow_zero=*/false)) {
+      out.gap = *d;
+      span = *d;
+      span_ok = true;
+    }
+  } else {
+    if (gap != nullptr && kind.has_value()) {
+      Error(gap->key_location,
+            "window: 'gap' applies only to session windows; tumbling and hopping windows have a "
+            "'size'");
+    }
+    if (size == nullptr) {
+      Error(map->location, "missing required key 'size' in window");
+    } else if (const auto d = ReadDuration(*size, /*allow_zero=*/false)) {
+      out.size = *d;
+      span = *d;
+      span_ok = true;
+    }
+    if (kind == WindowConfig::Kind::kHopping) {
+      if (advance == nullptr) {
+        Error(map->location,
+              "missing required key 'advance' in window (a hopping window starts every "
+              "'advance' and lasts 'size')");
+      } else if (const auto d = ReadDuration(*advance, /*allow_zero=*/false)) {
+        out.advance = *d;
+        if (span_ok && *d > out.size) {
+          Error(advance->location, "window advance: must not exceed the window size (" +
+                                       std::to_string(out.size.count()) + "ms); got " +
+                                       std::to_string(d->count()) + "ms");
+        }
+      }
+    } else if (advance != nullptr && kind == WindowConfig::Kind::kTumbling) {
+      Error(advance->key_location,
+            "window: 'advance' applies only to hopping windows; a tumbling window advances by "
+            "its size");
+    }
+    if (kind == WindowConfig::Kind::kTumbling) out.advance = out.size;
   }
-  if (kind == WindowConfig::Kind::kTumbling) out.advance = out.size;
   if (const Value* grace = map->Find("grace")) {
     if (const auto d = ReadDuration(*grace, /*allow_zero=*/true)) out.grace = *d;
   }
   // Default: closed windows stay queryable for a day after they close.
-  out.retention = out.size + out.grace + std::chrono::hours(24);
+  out.retention = span + out.grace + std::chrono::hours(24);
   if (const Value* retention = map->Find("retention")) {
     if (const auto d = ReadDuration(*retention, /*allow_zero=*/false)) {
       out.retention = *d;
-      if (*d < out.size + out.grace) {
-        Error(retention->location, "window retention: must be at least size + grace (" +
-                                       std::to_string((out.size + out.grace).count()) +
-                                       "ms), or windows would be purged before they close; got " +
+      const bool session = kind == WindowConfig::Kind::kSession;
+      if (span_ok && *d < span + out.grace) {
+        Error(retention->location, std::string("window retention: must be at least ") +
+                                       (session ? "gap + grace (" : "size + grace (") +
+                                       std::to_string((span + out.grace).count()) + "ms), or " +
+                                       (session ? "sessions" : "windows") +
+                                       " would be purged before they close; got " +
                                        std::to_string(d->count()) + "ms");
       }
     }

@@ -164,7 +164,23 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
         auto& late =
             metrics.late_records_dropped.Add({{"topology", config.name}, {"step", step.name}});
         auto window = std::make_unique<WindowAggregate>(store, step, db, late);
-        if (retention != nullptr) retention->RegisterStore(store, step.window.retention.count());
+        // Unwindowed aggregates are never purged: their store is not registered.
+        if (retention != nullptr && step.window.kind != config::WindowConfig::Kind::kNone) {
+          retention->RegisterStore(store, step.window.retention.count(),
+                                   step.window.kind == config::WindowConfig::Kind::kSession
+                                       ? state::WindowRetention::Clock::kSessionEnd
+                                       : state::WindowRetention::Clock::kWindowStart);
+        }
+        if (!step.late_records_topic.empty()) {
+          if (sink == nullptr) {
+            return Status::Internal("step has a late_records topic but no sink was given");
+          }
+          window->SetLateRecordEmitter([sink, topic = step.late_records_topic,
+                                        topology_name = config.name,
+                                        step_name = step.name](const Event& event) {
+            return sink->Send(LateRecord(topic, topology_name, step_name, event));
+          });
+        }
         EDDY_RETURN_IF_ERROR(check_definition(store, window->DefinitionFingerprint()));
         t.stateful_.push_back(window.get());
         t.stores_.push_back(store);
@@ -314,40 +330,79 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
 
 SinkRecord WindowResultRecord(const std::string& topic, config::SinkConfig::ValueShape shape,
                               const AggregateSet& aggregates, const WindowResult& result) {
+  const bool windowed = result.kind != config::WindowConfig::Kind::kNone;
   JsonWriter json;
   json.BeginObject().Key("key").String(result.key);
   if (shape == config::SinkConfig::ValueShape::kNested) {
-    json.Key("start")
-        .String(codec::FormatRfc3339Millis(result.window.start_ms))
-        .Key("end")
-        .String(codec::FormatRfc3339Millis(result.window.end_ms))
-        .Key("start_ms")
-        .Int(result.window.start_ms)
-        .Key("end_ms")
-        .Int(result.window.end_ms)
-        .Key("closed")
-        .Bool(result.closed)
-        .Key("aggregates")
-        .Raw(aggregates.ToJson(result.values));
+    if (windowed) {
+      json.Key("start")
+          .String(codec::FormatRfc3339Millis(result.window.start_ms))
+          .Key("end")
+          .String(codec::FormatRfc3339Millis(result.window.end_ms))
+          .Key("start_ms")
+          .Int(result.window.start_ms)
+          .Key("end_ms")
+          .Int(result.window.end_ms)
+          .Key("closed")
+          .Bool(result.closed);
+    }
+    if (result.deleted) {
+      json.Key("deleted").Bool(true);
+    } else {
+      json.Key("aggregates").Raw(aggregates.ToJson(result.values));
+    }
   } else {
-    json.Key("window_start_ms")
-        .Int(result.window.start_ms)
-        .Key("window_end_ms")
-        .Int(result.window.end_ms)
-        .Key("closed")
-        .Bool(result.closed);
-    // The aggregates object's members, spliced in at the top level.
-    const std::string members = aggregates.ToJson(result.values);
-    if (members.size() > 2)
-      json.RawMembers(std::string_view(members).substr(1, members.size() - 2));
+    if (windowed) {
+      json.Key("window_start_ms")
+          .Int(result.window.start_ms)
+          .Key("window_end_ms")
+          .Int(result.window.end_ms)
+          .Key("closed")
+          .Bool(result.closed);
+    }
+    if (result.deleted) {
+      json.Key("deleted").Bool(true);
+    } else {
+      // The aggregates object's members, spliced in at the top level.
+      const std::string members = aggregates.ToJson(result.values);
+      if (members.size() > 2)
+        json.RawMembers(std::string_view(members).substr(1, members.size() - 2));
+    }
   }
   json.EndObject();
   SinkRecord record;
   record.topic = topic;
   record.key = std::string(result.key);
   record.value = std::move(json).Take();
-  // The last instant inside the window: its event time as a record.
-  record.timestamp_ms = result.window.end_ms - 1;
+  record.timestamp_ms = result.timestamp_ms;
+  return record;
+}
+
+SinkRecord LateRecord(const std::string& topic, const std::string& topology,
+                      const std::string& step, const Event& event) {
+  SinkRecord record;
+  record.topic = topic;
+  if (event.record != nullptr) {
+    const Record& source = *event.record;
+    if (source.key) record.key = std::string(*source.key);
+    record.value = std::string(source.value);
+    record.timestamp_ms = source.timestamp_ms;
+    for (const RecordHeader& header : source.headers) {
+      record.headers.emplace_back(std::string(header.name), std::string(header.value));
+    }
+    record.headers.emplace_back("eddy.source.topic", std::string(source.topic));
+  } else {
+    // Not from a source (unit tests driving a step directly): what the step saw.
+    record.key = std::string(event.key);
+    record.value = std::string(event.value_json);
+    record.timestamp_ms = event.event_time_ms;
+  }
+  record.headers.emplace_back("eddy.reason", "late");
+  record.headers.emplace_back("eddy.topology", topology);
+  record.headers.emplace_back("eddy.step", step);
+  record.headers.emplace_back("eddy.source.partition", std::to_string(event.partition));
+  record.headers.emplace_back("eddy.source.offset", std::to_string(event.offset));
+  record.headers.emplace_back("eddy.event_time_ms", std::to_string(event.event_time_ms));
   return record;
 }
 

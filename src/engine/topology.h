@@ -47,8 +47,17 @@
 namespace eddy::engine {
 
 // The record a sink receives for one window result (value shapes: config::SinkConfig).
+// Sessions have the time windows' shape (start and end inclusive); a session merged away
+// has "deleted": true instead of its aggregates. Unwindowed results have no window members.
 SinkRecord WindowResultRecord(const std::string& topic, config::SinkConfig::ValueShape shape,
                               const AggregateSet& aggregates, const WindowResult& result);
+
+// The record a step's late_records topic receives for a record dropped as late: the source
+// record's key, value, timestamp and headers, plus headers eddy.reason (late),
+// eddy.topology, eddy.step, eddy.source.topic, eddy.source.partition, eddy.source.offset
+// and eddy.event_time_ms (the event time that made it late).
+SinkRecord LateRecord(const std::string& topic, const std::string& topology,
+                      const std::string& step, const Event& event);
 
 class Topology {
  public:
@@ -56,8 +65,8 @@ class Topology {
   // (state written by another definition of a step is an error, not silently misread).
   // `retention` (may be null: nothing is purged) learns each window store's retention now
   // and the partitions' committed stream times in OnCommitted.
-  // `sink` receives the records of the topology's `sinks:`; it may be null only when the
-  // topology has none.
+  // `sink` receives the records of the topology's `sinks:` and late_records topics; it may
+  // be null only when the topology has neither (config::WritesToKafka is false).
   static Result<std::unique_ptr<Topology>> Create(const config::TopologyConfig& config,
                                                   state::StateDb& db, metrics::Metrics& metrics,
                                                   state::WindowRetention* retention = nullptr,

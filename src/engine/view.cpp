@@ -1,6 +1,8 @@
 #include "engine/view.h"
 
+#include <algorithm>
 #include <map>
+#include <utility>
 
 #include "codec/json_record.h"
 #include "common/json_writer.h"
@@ -29,15 +31,10 @@ WindowView::WindowView(ViewSpec spec, const AggregateSet& aggregates, const stat
                        const OwnedPartitions& owned)
     : spec_(std::move(spec)), aggregates_(aggregates), db_(db), owned_(owned) {}
 
-Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
-  struct MergedWindow {
-    AggregateValues values;
-    bool closed = true;  // closed in every partition holding a share
-  };
-  std::map<int64_t, MergedWindow> windows;  // by start, merged across partitions
-  const int64_t size_ms = spec_.window.size.count();
-  const int64_t grace_ms = spec_.window.grace.count();
-  const int64_t retention_ms = spec_.window.retention.count();
+Result<std::vector<WindowView::Row>> WindowView::ReadRows(std::string_view key) const {
+  using Kind = config::WindowConfig::Kind;
+  const config::WindowConfig& window = spec_.window;
+  std::vector<Row> rows;
   Status decode_status;
   for (int32_t partition : owned_.Snapshot()) {
     // The committed stream time, from the same atomic commit as the windows read below.
@@ -53,48 +50,135 @@ Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
     EDDY_RETURN_IF_ERROR(
         db_.ScanPrefix(prefix, [&](std::string_view encoded_key, std::string_view value) {
           std::optional<state::DecodedWindowKey> decoded_key = state::DecodeWindowKey(encoded_key);
-          std::optional<AggregateValues> values = aggregates_.Decode(value);
+          Row row{partition, decoded_key ? decoded_key->window_start_ms : 0, 0, false, {}};
+          std::optional<AggregateValues> values;
+          if (window.kind == Kind::kSession) {
+            if (auto session = state::DecodeSessionValue(value)) {
+              row.end_ms = session->end_ms;
+              values = aggregates_.Decode(session->aggregate_state);
+            }
+          } else {
+            values = aggregates_.Decode(value);
+          }
           if (!decoded_key || !values) {
             decode_status = Status::Internal("corrupt window state in store " + spec_.store);
             return false;
           }
-          const int64_t start = decoded_key->window_start_ms;
-          if (stream_time_ms != INT64_MIN && WindowExpired(start, retention_ms, stream_time_ms)) {
-            return true;
+          row.values = std::move(*values);
+          switch (window.kind) {
+            case Kind::kTumbling:
+            case Kind::kHopping:
+              if (stream_time_ms != INT64_MIN &&
+                  WindowExpired(row.start_ms, window.retention.count(), stream_time_ms)) {
+                return true;
+              }
+              row.closed = WindowClosed({row.start_ms, row.start_ms + window.size.count()},
+                                        window.grace.count(), stream_time_ms);
+              break;
+            case Kind::kSession:
+              if (SessionExpired(row.end_ms, window.retention.count(), stream_time_ms)) {
+                return true;
+              }
+              row.closed = SessionClosed(row.end_ms, window.gap.count(), window.grace.count(),
+                                         stream_time_ms);
+              break;
+            case Kind::kNone:
+              break;
           }
-          const bool closed = WindowClosed({start, start + size_ms}, grace_ms, stream_time_ms);
-          auto it = windows.find(start);
-          if (it == windows.end()) {
-            windows.emplace(start, MergedWindow{std::move(*values), closed});
-          } else {
-            aggregates_.Merge(*values, it->second.values);
-            it->second.closed = it->second.closed && closed;
-          }
+          rows.push_back(std::move(row));
           return true;
         }));
     EDDY_RETURN_IF_ERROR(decode_status);
   }
+  return rows;
+}
+
+Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
+  using Kind = config::WindowConfig::Kind;
+  Result<std::vector<Row>> rows = ReadRows(key);
+  if (!rows.ok()) return rows.status();
 
   JsonWriter json;
-  json.BeginObject()
-      .Key("view")
-      .String(spec_.name)
-      .Key("key")
-      .String(key)
-      .Key("windows")
-      .BeginArray();
-  for (const auto& [start_ms, window] : windows) {
+  json.BeginObject().Key("view").String(spec_.name).Key("key").String(key);
+  if (spec_.window.kind == Kind::kNone) {
+    // One row per partition holding a share; merged in partition order.
+    json.Key("aggregates");
+    if (rows->empty()) {
+      json.Null();
+    } else {
+      AggregateValues merged = std::move(rows->front().values);
+      for (size_t i = 1; i < rows->size(); ++i) aggregates_.Merge((*rows)[i].values, merged);
+      json.Raw(aggregates_.ToJson(merged));
+    }
+    json.EndObject();
+    return std::move(json).Take();
+  }
+
+  struct MergedWindow {
+    int64_t start_ms = 0;
+    int64_t end_ms = 0;
+    AggregateValues values;
+    bool closed = true;  // closed in every partition holding a share
+  };
+  std::vector<MergedWindow> windows;  // by start
+  if (spec_.window.kind == Kind::kSession) {
+    // Join every chain of sessions less than gap apart (across partitions; within one they
+    // already are), then merge each chain's members in partition order, so that ties in
+    // first / last / latest go by partition as for time windows.
+    std::vector<size_t> order(rows->size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      return std::pair((*rows)[a].start_ms, (*rows)[a].partition) <
+             std::pair((*rows)[b].start_ms, (*rows)[b].partition);
+    });
+    const int64_t gap_ms = spec_.window.gap.count();
+    for (size_t begin = 0; begin < order.size();) {
+      size_t end = begin + 1;
+      int64_t chain_end = (*rows)[order[begin]].end_ms;
+      while (end < order.size() && (*rows)[order[end]].start_ms <= chain_end + gap_ms) {
+        chain_end = std::max(chain_end, (*rows)[order[end]].end_ms);
+        ++end;
+      }
+      std::vector<size_t> chain(order.begin() + static_cast<long>(begin),
+                                order.begin() + static_cast<long>(end));
+      std::sort(chain.begin(), chain.end());  // rows are in partition, then start, order
+      MergedWindow merged{(*rows)[order[begin]].start_ms, chain_end,
+                          std::move((*rows)[chain.front()].values), true};
+      for (size_t i : chain) {
+        if (i != chain.front()) aggregates_.Merge((*rows)[i].values, merged.values);
+        merged.closed = merged.closed && (*rows)[i].closed;
+      }
+      windows.push_back(std::move(merged));
+      begin = end;
+    }
+  } else {
+    std::map<int64_t, MergedWindow> by_start;  // merged across partitions
+    const int64_t size_ms = spec_.window.size.count();
+    for (Row& row : *rows) {
+      auto it = by_start.find(row.start_ms);
+      if (it == by_start.end()) {
+        by_start.emplace(row.start_ms, MergedWindow{row.start_ms, row.start_ms + size_ms,
+                                                    std::move(row.values), row.closed});
+      } else {
+        aggregates_.Merge(row.values, it->second.values);
+        it->second.closed = it->second.closed && row.closed;
+      }
+    }
+    for (auto& [start, window] : by_start) windows.push_back(std::move(window));
+  }
+
+  json.Key("windows").BeginArray();
+  for (const MergedWindow& window : windows) {
     if (spec_.emit == config::EmitMode::kFinal && !window.closed) continue;
-    const int64_t end_ms = start_ms + size_ms;
     json.BeginObject()
         .Key("start")
-        .String(codec::FormatRfc3339Millis(start_ms))
+        .String(codec::FormatRfc3339Millis(window.start_ms))
         .Key("end")
-        .String(codec::FormatRfc3339Millis(end_ms))
+        .String(codec::FormatRfc3339Millis(window.end_ms))
         .Key("start_ms")
-        .Int(start_ms)
+        .Int(window.start_ms)
         .Key("end_ms")
-        .Int(end_ms)
+        .Int(window.end_ms)
         .Key("closed")
         .Bool(window.closed)
         .Key("aggregates")

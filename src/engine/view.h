@@ -1,15 +1,18 @@
-// View: answers queries on a windowed step's committed state, for the HTTP API.
+// View: answers queries on an aggregation step's committed state, for the HTTP API.
 //
 // A query reads RocksDB directly, so it sees exactly the state whose offsets are committed
 // (at most state.commit_interval behind the processing thread), never a half-applied batch.
 // When the key is derived from a value field, one key's records can arrive on several
 // source partitions; each partition aggregates its own share and the view merges them per
 // window with AggregateSet::Merge (exact for count, sum, min, max, avg, count_distinct;
-// by event time for first, last and latest — see aggregates.h).
+// by event time for first, last and latest — see aggregates.h). Sessions are merged the
+// same way after joining every chain of sessions (of any partitions) less than gap apart:
+// exactly the sessions one partition would have built from all the accepted records.
 //
 // Thread-safety: QueryKey may be called from any thread concurrently with processing.
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <set>
 #include <string>
@@ -68,7 +71,10 @@ class WindowView final : public View {
   const std::string& name() const override { return spec_.name; }
   const std::string& topology() const override { return spec_.topology; }
   const std::string& step() const override { return spec_.step; }
-  const char* kind() const override { return "window"; }
+  // "window"; "aggregate" for a step without a window.
+  const char* kind() const override {
+    return spec_.window.kind == config::WindowConfig::Kind::kNone ? "aggregate" : "window";
+  }
   config::EmitMode emit() const { return spec_.emit; }
 
   // JSON: {"view":..., "key":..., "windows":[{"start":RFC3339, "end":..., "start_ms":...,
@@ -78,9 +84,25 @@ class WindowView final : public View {
   // only; on-update lists all. Expired windows (start + retention <= stream time) are never
   // listed, whether or not compaction has purged them yet. A key with no state gives an
   // empty list.
+  // Sessions: the same shape; start and end are the first and last event times (both
+  // inclusive); closed once end + gap + grace < the stream time of every partition
+  // holding a share; expired once end + retention < stream time.
+  // No window: {"view":..., "key":..., "aggregates":{...}}, merged across partitions;
+  // "aggregates":null for a key with no state.
   Result<std::string> QueryKeyJson(std::string_view key) const override;
 
  private:
+  // One stored row of the key: a window, a session or the unwindowed aggregate.
+  struct Row {
+    int32_t partition = 0;
+    int64_t start_ms = 0;
+    int64_t end_ms = 0;  // sessions only
+    bool closed = false;
+    AggregateValues values;
+  };
+  // Every unexpired row of `key` in the owned partitions, in partition then start order.
+  Result<std::vector<Row>> ReadRows(std::string_view key) const;
+
   // Constant after construction.
   const ViewSpec spec_;
   const AggregateSet& aggregates_;

@@ -47,6 +47,21 @@ inline bool WindowClosed(const TimeWindow& window, int64_t grace_ms, int64_t str
   return window.end_ms + grace_ms <= stream_time_ms;
 }
 
+// Session windows (Kafka Streams' SessionWindows): per key and partition, a session is
+// [start, end], the event times of its first and last record, both inclusive. A session
+// closes once stream time passes its end + gap + grace: after that no record can join it
+// (Kafka Streams 3.x: windowCloseTime = stream time - grace - gap, closed iff end < it).
+inline bool SessionClosed(int64_t end_ms, int64_t gap_ms, int64_t grace_ms,
+                          int64_t stream_time_ms) {
+  return end_ms + gap_ms + grace_ms < stream_time_ms;
+}
+
+// A session's state is purged once its end + retention < stream time (retention >= gap +
+// grace, so only closed sessions expire).
+inline bool SessionExpired(int64_t end_ms, int64_t retention_ms, int64_t stream_time_ms) {
+  return end_ms + retention_ms < stream_time_ms;
+}
+
 // A window's state is purged once its start + retention <= stream time.
 inline bool WindowExpired(int64_t window_start_ms, int64_t retention_ms, int64_t stream_time_ms) {
   return window_start_ms + retention_ms <= stream_time_ms;

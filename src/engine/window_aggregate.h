@@ -1,18 +1,37 @@
-// WindowAggregate: a windowed aggregation step — tumbling or hopping windows over event
-// time, with the named aggregates of its AggregateSet.
+// WindowAggregate: an aggregation step — per key, over tumbling, hopping or session windows
+// of event time, or over all time (no window) — with the named aggregates of its
+// AggregateSet.
 //
-// Semantics (those of Kafka Streams' windowedBy(TimeWindows.ofSizeAndGrace(size, grace)
+// Tumbling and hopping (Kafka Streams' windowedBy(TimeWindows.ofSizeAndGrace(size, grace)
 // [.advanceBy(advance)]).aggregate(...)): windows are epoch-aligned, half-open
 // [start, start + size), one starting every `advance`; a record updates every window that
 // contains its event time and is still open. A window is closed — and the record dropped
 // from it, counted once per (record, window) in eddy_late_records_dropped_total, as Kafka
 // Streams counts — when start + size + grace <= its partition's stream time.
 //
-// State: one RocksDB value per (partition, key, window start), keys from
-// state/key_encoding.h; values from AggregateSet::Encode. A write-back cache holds the
-// windows touched since the last flush, so each record costs one hash lookup per window,
-// not a RocksDB read-modify-write. Expired windows are purged by compaction
-// (state/window_retention.h).
+// Session (Kafka Streams' windowedBy(SessionWindows.ofInactivityGapAndGrace(gap, grace))):
+// per key and source partition, a session [start, end] spans the event times of its first
+// and last record. A record at t joins every session of its key with start - gap <= t <=
+// end + gap, merging them into one (AggregateSet::Merge, then the record is applied, so
+// `latest` is the record's); with none it starts [t, t]. A session is closed once end + gap
+// + grace < stream time (window.h). A record is late — dropped and counted once — when the
+// session it would start is closed (t + gap + grace < stream time), as in Kafka Streams, and
+// also when any session it would join is closed: closed sessions never change, so emit
+// final emits each once (Kafka Streams would extend a closed session there and emit it
+// again). Sessions whose end + retention < stream time are treated as gone, whether or not
+// compaction has purged them, so the outcome never depends on compaction timing.
+//
+// No window (a step with `aggregates:` and no `window:`, Kafka Streams'
+// groupByKey().aggregate()): one aggregate per key and partition, stored at window start 0,
+// never closed, never late, never purged.
+//
+// State: one RocksDB row per (partition, key, window start), keys from
+// state/key_encoding.h; values from AggregateSet::Encode, for sessions prefixed by the end
+// (state::EncodeSessionValue). A write-back cache holds what changed since the last flush,
+// so a record costs hash lookups, not a RocksDB read-modify-write; sessions are cached per
+// key (all of the key's sessions in the partition, loaded by one prefix scan). Merging
+// sessions deletes the merged-away rows in the same WriteBatch that writes the merged one.
+// Expired windows and sessions are purged by compaction (state/window_retention.h).
 //
 // Threading: processing thread only (see operator.h).
 #pragma once
@@ -21,6 +40,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -40,20 +60,33 @@ namespace eddy::engine {
 struct WindowResult {
   int32_t partition = 0;
   std::string_view key;
+  config::WindowConfig::Kind kind = config::WindowConfig::Kind::kTumbling;
+  // Tumbling, hopping: [start, end). Session: start and end are the event times of the first
+  // and last record, both inclusive. No window: unused (0, 0).
   TimeWindow window;
-  bool closed = false;  // end + grace <= the partition's stream time
+  bool closed = false;  // the window can no longer change (never for kNone)
+  // Session, emit update only: this session was merged into another one and no longer
+  // exists (Kafka Streams forwards a tombstone for it); `values` are its last ones.
+  bool deleted = false;
+  // The record timestamp a sink gives the result: a time window's last millisecond
+  // (end - 1), a session's end, an unwindowed aggregate's partition stream time.
+  int64_t timestamp_ms = 0;
   const AggregateValues& values;
 };
 
 // Emission (only when an emitter is set, i.e. something consumes the step's output):
 // - emit: update — at each flush, every window changed since the last one, with its latest
 //   values (intermediate changes within one commit interval are coalesced, as Kafka
-//   Streams' record cache does);
+//   Streams' record cache does); for sessions, first a `deleted` result for every stored
+//   session merged away since the last flush;
 // - emit: final — at the first flush after a window closes, once, with closed = true. Open
-//   windows are tracked per partition and rebuilt from RocksDB on assignment.
+//   windows are tracked per partition and rebuilt from RocksDB on assignment. (Not for
+//   unwindowed steps: the config rejects it.)
 class WindowAggregate final : public Operator {
  public:
   using Emitter = std::function<Status(const WindowResult&)>;
+  // Receives each record dropped as late from at least one of its windows, once per record.
+  using LateRecordEmitter = std::function<Status(const Event&)>;
 
   // `store` is the step's store name ("<topology>.<step>"). `late_records` counts late drops.
   WindowAggregate(std::string store, const config::StepConfig& step, state::StateDb& db,
@@ -68,6 +101,9 @@ class WindowAggregate final : public Operator {
 
   // Sets where results go. Called once, before processing.
   void SetEmitter(Emitter emitter) { emitter_ = std::move(emitter); }
+  // Sets where late records go (the step's late_records topic). Called once, before
+  // processing. Its errors stop processing, like a sink's.
+  void SetLateRecordEmitter(LateRecordEmitter emitter) { late_emitter_ = std::move(emitter); }
 
   const std::string& store() const { return store_; }
   const AggregateSet& aggregates() const { return aggregates_; }
@@ -81,8 +117,43 @@ class WindowAggregate final : public Operator {
     AggregateValues values;
     bool dirty = false;
   };
-  // Per partition: encoded window key -> cached aggregate.
+  // Per partition: encoded window key -> cached aggregate (tumbling, hopping, no window).
   using PartitionCache = std::unordered_map<std::string, CachedWindow>;
+
+  // Sessions: every session of one key in one partition, and what changed since the flush.
+  struct CachedSession {
+    int64_t end_ms = 0;
+    AggregateValues values;
+    bool dirty = false;
+    bool stored = false;  // RocksDB holds a row at this start (written by an earlier flush)
+  };
+  struct KeySessions {
+    std::map<int64_t, CachedSession> sessions;  // by start; disjoint, more than gap apart
+    std::map<int64_t, int64_t> deleted;         // start -> end: stored rows merged away
+    bool dirty = false;
+  };
+  // Per partition: user key -> its sessions.
+  using PartitionSessions = std::unordered_map<std::string, KeySessions>;
+
+  // A stored window as emission needs it.
+  struct WindowState {
+    TimeWindow window;
+    AggregateValues values;
+  };
+
+  bool IsSession() const { return window_.kind == config::WindowConfig::Kind::kSession; }
+  bool TracksOpenWindows() const { return emitter_ && emit_ == config::EmitMode::kFinal; }
+  // The stream time at which an open window or session closes (emit final's queue order).
+  int64_t ClosesAt(const TimeWindow& window) const;
+  // The emitter's view of one window; `deleted` only for merged-away sessions.
+  Status Emit(int32_t partition, std::string_view key, const TimeWindow& window,
+              int64_t stream_time_ms, bool deleted, const AggregateValues& values);
+  Result<WindowState> StateOf(int32_t partition, const std::string& encoded_key);
+
+  Status PrepareSession(const Event& event, const PartitionContext& partition);
+  Status ApplySession(const Event& event);
+  Result<KeySessions*> LoadSessions(int32_t partition, std::string_view key);
+  Status FlushSessions(state::WriteBatch& batch, const FlushContext& context);
 
   // Constant after construction.
   const std::string name_;
@@ -98,19 +169,24 @@ class WindowAggregate final : public Operator {
     std::vector<TimeWindow> windows;  // every window containing the event, oldest first
     size_t closed = 0;                // how many of them (the oldest) are already closed
     AggregateInputs inputs;           // reused across records
+    // Sessions: the key's cached sessions, the starts of those the record joins (ascending),
+    // and whether the record is late.
+    KeySessions* key_sessions = nullptr;
+    std::vector<int64_t> joined;
+    bool late = false;
   };
   Pending pending_;  // decided by Prepare, carried out by Apply
   std::unordered_map<int32_t, PartitionCache> cache_;
-  size_t cached_windows_ = 0;
+  size_t cached_windows_ = 0;  // windows, or sessions, in the caches
   // The cache entries changed since the last flush (partition, entry), first change first.
   std::vector<std::pair<int32_t, PartitionCache::value_type*>> dirty_;
+  std::unordered_map<int32_t, PartitionSessions> sessions_;
+  std::vector<std::pair<int32_t, PartitionSessions::value_type*>> dirty_sessions_;
   Emitter emitter_;
+  LateRecordEmitter late_emitter_;
   // emit: final with an emitter only: per partition, windows not yet emitted, ordered by the
-  // stream time at which they close (end + grace), then encoded key.
+  // stream time at which they close (ClosesAt), then encoded key.
   std::unordered_map<int32_t, std::set<std::pair<int64_t, std::string>>> open_windows_;
-
-  bool TracksOpenWindows() const { return emitter_ && emit_ == config::EmitMode::kFinal; }
-  Result<AggregateValues> ValuesOf(int32_t partition, const std::string& encoded_key);
 };
 
 }  // namespace eddy::engine

@@ -46,8 +46,7 @@ std::optional<config::Config> LoadAndValidate(const std::string& path) {
   if (loaded.config) {
     kafka::ValidateKafkaProperties(loaded.config->kafka, errors);
     const auto& topologies = loaded.config->topologies;
-    if (std::any_of(topologies.begin(), topologies.end(),
-                    [](const auto& topology) { return !topology.sinks.empty(); })) {
+    if (std::any_of(topologies.begin(), topologies.end(), config::WritesToKafka)) {
       kafka::ValidateKafkaSinkProperties(loaded.config->kafka, errors);
     }
   }

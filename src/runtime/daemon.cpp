@@ -38,7 +38,7 @@ struct Daemon::Parts {
   std::unique_ptr<metrics::Metrics> metrics;
   state::WindowRetention window_retention;  // outlives db, whose compactions consult it
   std::unique_ptr<state::StateDb> db;
-  std::unique_ptr<kafka::KafkaSink> sink;  // only when some topology has sinks
+  std::unique_ptr<kafka::KafkaSink> sink;  // only when some topology writes to Kafka
   std::vector<std::unique_ptr<engine::Topology>> topologies;
   std::unique_ptr<kafka::KafkaSource> source;
   std::unique_ptr<engine::Pipeline> pipeline;
@@ -72,9 +72,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   if (!db.ok()) return db.status();
   parts->db = std::move(*db);
 
-  const bool has_sinks = std::any_of(cfg.topologies.begin(), cfg.topologies.end(),
-                                     [](const auto& topology) { return !topology.sinks.empty(); });
-  if (has_sinks) {
+  // A producer only when something writes to Kafka: sinks or late_records topics.
+  if (std::any_of(cfg.topologies.begin(), cfg.topologies.end(), config::WritesToKafka)) {
     Result<std::unique_ptr<kafka::KafkaSink>> sink =
         kafka::KafkaSink::Create(cfg.kafka, *parts->metrics);
     if (!sink.ok()) return sink.status();

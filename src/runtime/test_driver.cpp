@@ -268,7 +268,7 @@ struct ViewExpectation {
   std::string where;
   std::string view;
   std::string key;
-  std::string member;         // "windows" (window views) or "value" (table views)
+  std::string member;  // "windows" (window views), "aggregates" (no window), "value" (tables)
   std::string expected_json;  // the pattern for that member
 };
 
@@ -404,13 +404,15 @@ TestFileResult RunTestFile(const std::string& path) {
     if (const YAML::Node list = expect["views"]) {
       for (const YAML::Node& item : list) {
         if (!item.IsMap() || !item["view"] || !item["key"] ||
-            (!item["windows"] && !item["value"])) {
+            (!item["windows"] && !item["value"] && !item["aggregates"])) {
           error(Where(path, item) +
                 ": error: view expectation: expected a map with view, key and windows (a window "
-                "view) or value (a table view)");
+                "view), aggregates (a step without a window) or value (a table view)");
           continue;
         }
-        const char* member = item["windows"] ? "windows" : "value";
+        const char* member = item["windows"]      ? "windows"
+                             : item["aggregates"] ? "aggregates"
+                                                  : "value";
         views.push_back({Where(path, item), item["view"].Scalar(), item["key"].Scalar(), member,
                          ToJsonText(item[member])});
       }
@@ -519,7 +521,10 @@ TestFileResult RunTestFile(const std::string& path) {
         actual.String(*record.key);
       else
         actual.Null();
-      actual.Key("value").Raw(record.value).EndObject();
+      actual.Key("value").Raw(record.value).Key("timestamp").Int(record.timestamp_ms);
+      actual.Key("headers").BeginObject();
+      for (const auto& [name, value] : record.headers) actual.Key(name).String(value);
+      actual.EndObject().EndObject();
     }
     actual.EndArray();
     const std::string diff = Compare(expectation.where + ": sink topic " + expectation.topic,

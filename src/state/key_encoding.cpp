@@ -23,7 +23,11 @@
 //
 // Values:
 //   progress_key -> i64be(next_offset) i64be(stream_time_ms)   (see EncodeProgress)
-//   window_key   -> aggregate state, encoded by engine/aggregates.cpp
+//   window_key   -> tumbling, hopping, unwindowed steps: aggregate state, encoded by
+//                   engine/aggregates.cpp
+//                 | session windows: i64be(end_ms XOR 2^63) aggregate state
+//                   (see EncodeSessionValue; the key's window_start is the session's start)
+//                 | dedup and table steps: see engine/dedup.cpp, engine/table.cpp
 //   store_meta   -> the step definition fingerprint, written by the engine
 //
 // Invariant (exactness): a partition's window values and its progress entry are always
@@ -116,6 +120,19 @@ std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded) {
   if (encoded.size() != 8) return std::nullopt;
   key.window_start_ms = ReadInt64Ordered(encoded);
   return key;
+}
+
+std::string EncodeSessionValue(int64_t end_ms, std::string_view aggregate_state) {
+  std::string out;
+  out.reserve(8 + aggregate_state.size());
+  AppendInt64Ordered(out, end_ms);
+  out.append(aggregate_state);
+  return out;
+}
+
+std::optional<DecodedSessionValue> DecodeSessionValue(std::string_view value) {
+  if (value.size() < 8) return std::nullopt;
+  return DecodedSessionValue{ReadInt64Ordered(value.substr(0, 8)), value.substr(8)};
 }
 
 std::string EncodeProgressKey(std::string_view topology, std::string_view topic,

@@ -34,6 +34,16 @@ struct DecodedWindowKey {
 };
 std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded);
 
+// A session window's stored value: the session's end (the event time of its last record,
+// inclusive) ahead of the aggregate state, so the retention filter can read the end without
+// knowing the aggregates. The key's window_start is the session's start.
+std::string EncodeSessionValue(int64_t end_ms, std::string_view aggregate_state);
+struct DecodedSessionValue {
+  int64_t end_ms = 0;
+  std::string_view aggregate_state;  // points into the decoded bytes
+};
+std::optional<DecodedSessionValue> DecodeSessionValue(std::string_view value);
+
 // Per (topology, source topic, partition) progress. The value is EncodeProgress().
 std::string EncodeProgressKey(std::string_view topology, std::string_view topic, int32_t partition);
 

@@ -67,10 +67,11 @@ std::string PrefixSuccessor(std::string_view prefix) {
 class StateDb::RetentionFilter final : public rocksdb::CompactionFilter {
  public:
   explicit RetentionFilter(const WindowRetention& retention) : retention_(retention) {}
-  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& /*value*/,
+  bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
     std::optional<DecodedWindowKey> window = DecodeWindowKey({key.data(), key.size()});
-    return window && retention_.Expired(window->store, window->partition, window->window_start_ms);
+    return window && retention_.Expired(window->store, window->partition, window->window_start_ms,
+                                        {value.data(), value.size()});
   }
   const char* Name() const override { return "eddy.WindowRetention"; }
 

@@ -636,9 +636,10 @@ TEST_CASE("aggregate fields and modes are checked", "[config][loader]") {
         });
 }
 
-TEST_CASE("session windows are not supported yet; hopping needs a valid advance",
+TEST_CASE("sliding windows are not supported yet; hopping needs a valid advance",
           "[config][loader]") {
-  CHECK(Errors(WithTopologies(R"(
+  CHECK(
+      Errors(WithTopologies(R"(
   - name: t
     source: {topic: x}
     steps:
@@ -646,7 +647,7 @@ TEST_CASE("session windows are not supported yet; hopping needs a valid advance"
         window: {type: hopping, size: 1m}
         aggregates: [{name: c, function: count}]
       - name: s2
-        window: {type: session, size: 1m}
+        window: {type: sliding, size: 1m}
         aggregates: [{name: c, function: count}]
       - name: s3
         window: {type: tumblin, size: 1m}
@@ -661,26 +662,27 @@ TEST_CASE("session windows are not supported yet; hopping needs a valid advance"
         window: {type: tumbling, size: 1m}
         emit: finally
         aggregates: [{name: c, function: count}]
-)")) == std::vector<std::string>{
-            Line("8:17",
-                 "missing required key 'advance' in window (a hopping window starts every "
-                 "'advance' and lasts 'size')"),
-            Line("11:24",
-                 "window type: 'session' is not supported yet; supported: tumbling, hopping"),
-            Line("14:24",
-                 "window type: expected one of tumbling, hopping; got 'tumblin'; did you "
-                 "mean 'tumbling'?"),
-            Line("17:52",
-                 "window advance: must not exceed the window size (60000ms); got 120000ms"),
-            Line("20:44",
-                 "window: 'advance' applies only to hopping windows; a tumbling window advances "
-                 "by its size"),
-            Line("20:69",
-                 "window retention: must be at least size + grace (60000ms), or windows would be "
-                 "purged before they close; got 30000ms"),
-            Line("24:15",
-                 "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
-        });
+)")) ==
+      std::vector<std::string>{
+          Line("8:17",
+               "missing required key 'advance' in window (a hopping window starts every "
+               "'advance' and lasts 'size')"),
+          Line(
+              "11:24",
+              "window type: 'sliding' is not supported yet; supported: tumbling, hopping, session"),
+          Line("14:24",
+               "window type: expected one of tumbling, hopping, session; got 'tumblin'; did you "
+               "mean 'tumbling'?"),
+          Line("17:52", "window advance: must not exceed the window size (60000ms); got 120000ms"),
+          Line("20:44",
+               "window: 'advance' applies only to hopping windows; a tumbling window advances "
+               "by its size"),
+          Line("20:69",
+               "window retention: must be at least size + grace (60000ms), or windows would be "
+               "purged before they close; got 30000ms"),
+          Line("24:15",
+               "step emit: expected one of update, final; got 'finally'; did you mean 'final'?"),
+      });
 }
 
 TEST_CASE("hopping windows, retention and emit mode are read with their defaults",
@@ -708,6 +710,69 @@ TEST_CASE("hopping windows, retention and emit mode are read with their defaults
   CHECK(steps[1].window.advance == std::chrono::minutes(1));
   CHECK(steps[1].window.retention == std::chrono::hours(48));
   CHECK(steps[1].emit == EmitMode::kFinal);
+}
+
+TEST_CASE("session windows, steps without a window and late_records topics are read",
+          "[config][loader]") {
+  const LoadResult result = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: sessions
+        window: {type: session, gap: 5m, grace: 1m}
+        late_records: {topic: late-x}
+        aggregates: [{name: c, function: count}]
+      - name: all_time
+        aggregates: [{name: c, function: count}]
+      - name: long_sessions
+        window: {type: session, gap: 30m, retention: 7d}
+        emit: final
+        aggregates: [{name: c, function: count}]
+    sinks:
+      - {name: totals, from: all_time, topic: totals}
+)"),
+                                       "test.yaml", NoEnv());
+  for (const Diagnostic& d : result.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(result.ok());
+  const TopologyConfig& topology = result.config->topologies[0];
+  const auto& steps = topology.steps;
+  CHECK(steps[0].kind == StepConfig::Kind::kWindow);
+  CHECK(steps[0].window.kind == WindowConfig::Kind::kSession);
+  CHECK(steps[0].window.gap == std::chrono::minutes(5));
+  CHECK(steps[0].window.size == std::chrono::milliseconds(0));
+  CHECK(steps[0].window.grace == std::chrono::minutes(1));
+  CHECK(steps[0].window.retention == std::chrono::hours(24) + std::chrono::minutes(6));
+  CHECK(steps[0].late_records_topic == "late-x");
+  CHECK(steps[1].kind == StepConfig::Kind::kWindow);
+  CHECK(steps[1].window.kind == WindowConfig::Kind::kNone);
+  CHECK(steps[1].window.retention == std::chrono::milliseconds(0));
+  CHECK(steps[1].late_records_topic.empty());
+  CHECK(steps[1].from == "source");  // an aggregation step ends its branch: no step reads it
+  CHECK(steps[2].window.retention == std::chrono::hours(24 * 7));
+  CHECK(steps[2].emit == EmitMode::kFinal);
+  CHECK(WritesToKafka(topology));
+}
+
+TEST_CASE("a late_records topic alone makes a topology write to Kafka", "[config][loader]") {
+  const LoadResult result = LoadString(WithTopologies(R"(
+  - name: t
+    source: {topic: x}
+    steps:
+      - name: w
+        window: {type: tumbling, size: 1m}
+        aggregates: [{name: c, function: count}]
+  - name: u
+    source: {topic: y}
+    steps:
+      - name: w
+        window: {type: tumbling, size: 1m}
+        late_records: {topic: late}
+        aggregates: [{name: c, function: count}]
+)"),
+                                       "test.yaml", NoEnv());
+  REQUIRE(result.ok());
+  CHECK_FALSE(WritesToKafka(result.config->topologies[0]));
+  CHECK(WritesToKafka(result.config->topologies[1]));
 }
 
 TEST_CASE("source key and timestamp take exactly one of their forms", "[config][loader]") {

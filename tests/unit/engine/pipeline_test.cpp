@@ -22,6 +22,7 @@
 #include <future>
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -1191,6 +1192,430 @@ TEST_CASE("a table keeps the latest value per key across a restart; tombstones d
   CHECK(run.views.at("c2") == R"({"view":"customers","key":"c2","value":null})");
   CHECK(run.views.at("c3") == R"({"view":"customers","key":"c3","value":null})");
   CHECK(run.views.at("x") == R"({"view":"customers","key":"x","value":null})");  // not applied
+}
+
+// ------------------------------------------------------------------- Session windows
+
+constexpr int64_t kGap = 5 * kMinute;
+constexpr int64_t kSessionGrace = kMinute;
+
+// PageviewsYaml with a session window (gap 5m, grace 1m) instead of the tumbling one.
+std::string SessionYaml(const std::string& state_dir,
+                        const std::string& aggregates = kDefaultAggregates,
+                        const std::string& extra_step_keys = "") {
+  std::string yaml = PageviewsYaml(state_dir, aggregates);
+  const std::string tumbling = "window: {type: tumbling, size: 1m, grace: 10s}\n";
+  REQUIRE(yaml.find(tumbling) != std::string::npos);
+  yaml.replace(yaml.find(tumbling), tumbling.size(),
+               "window: {type: session, gap: 5m, grace: 1m}\n" + extra_step_keys);
+  return yaml;
+}
+
+struct ExpectedSession {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;  // the last event time, inclusive
+  int64_t views = 0;
+  int64_t total = 0;
+};
+
+// The JSON views_per_minute serves for sessions, without "closed" flags (see Query).
+std::string SessionViewJson(std::string_view key, const std::vector<ExpectedSession>& sessions) {
+  std::string out = R"({"view":"views_per_minute","key":")" + std::string(key) + R"(","windows":[)";
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    const ExpectedSession& s = sessions[i];
+    if (i > 0) out += ',';
+    out += R"({"start":")" + codec::FormatRfc3339Millis(s.start_ms) + R"(","end":")" +
+           codec::FormatRfc3339Millis(s.end_ms) + R"(","start_ms":)" + std::to_string(s.start_ms) +
+           R"(,"end_ms":)" + std::to_string(s.end_ms) + R"(,"aggregates":{"views":)" +
+           std::to_string(s.views) + R"(,"total_duration_ms":)" + std::to_string(s.total) + "}}";
+  }
+  return out + "]}";
+}
+
+size_t CountRows(const state::StateDb& db, std::string_view prefix) {
+  size_t rows = 0;
+  REQUIRE(db.ScanPrefix(prefix, [&](std::string_view, std::string_view) {
+              ++rows;
+              return true;
+            }).ok());
+  return rows;
+}
+
+TEST_CASE("sessions grow, merge across a bridging record and close after end + gap + grace",
+          "[engine][pipeline][session]") {
+  TempDir dir;
+  Instance eddy(dir.path(), SessionYaml(dir.path()));
+  const int64_t second = 1'000;
+  const int64_t b_start = kTen + 9 * kMinute + 30 * second;
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen, 1);                // [10:00, 10:00]
+  AppendPageview(source, 0, "alice", kTen + 4 * kMinute, 2);  // within 5m: [10:00, 10:04]
+  AppendPageview(source, 0, "alice", b_start, 4);             // 5m30s later: a new session
+  std::vector<std::string> seen;
+  std::string raw;  // with the closed flags, at the end
+  auto look = [&](FixtureSource&) {
+    seen.push_back(eddy.Query("alice"));
+    raw = eddy.QueryRaw("alice");
+  };
+  const std::string prefix = state::EncodeWindowKeyPrefix("pageviews.per_minute", 0, "alice");
+  size_t rows_before_merge = 0;
+  const RunResult run = eddy.Run(source, {"alice", "carol"},
+                                 {look,
+                                  [&](FixtureSource& s) {
+                                    rows_before_merge = CountRows(eddy.db(), prefix);
+                                    // 10:07 is within 5m of both (10:04 closes only at stream time
+                                    // 10:10:00.001): one session [10:00, 10:09:30]; the 10:09:30
+                                    // row goes.
+                                    AppendPageview(s, 0, "alice", kTen + 7 * kMinute, 8);
+                                  },
+                                  look,
+                                  [&](FixtureSource& s) {
+                                    // Stream time 10:15:31 > 10:09:30 + 5m + 1m: the session is
+                                    // closed. 10:14 would join it (within the gap), so it is late,
+                                    // although a session of its own would be open.
+                                    AppendPageview(s, 0, "bob", b_start + 6 * kMinute + second, 1);
+                                    AppendPageview(s, 0, "alice", kTen + 14 * kMinute, 16);
+                                    // 10:09:30 would start a session already closed (+ 6m <
+                                    // 10:15:31)...
+                                    AppendPageview(s, 0, "carol", b_start, 1);
+                                    // ... 10:09:31 one still open (+ 6m = 10:15:31, not <
+                                    // 10:15:31).
+                                    AppendPageview(s, 0, "carol", b_start + second, 1);
+                                  },
+                                  look});
+  REQUIRE(run.status.ok());
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] ==
+        SessionViewJson("alice", {{kTen, kTen + 4 * kMinute, 2, 3}, {b_start, b_start, 1, 4}}));
+  CHECK(rows_before_merge == 2);
+  CHECK(seen[1] == SessionViewJson("alice", {{kTen, b_start, 4, 15}}));
+  CHECK(CountRows(eddy.db(), prefix) == 1);  // the merged-away row was deleted
+  CHECK(seen[2] == seen[1]);
+  CHECK(eddy.Late() == 2);
+  CHECK(raw.find(R"("closed":true)") != std::string::npos);
+  CHECK(run.views.at("carol") ==
+        SessionViewJson("carol", {{b_start + second, b_start + second, 1, 1}}));
+}
+
+TEST_CASE("merging sessions keeps first, last and latest right", "[engine][pipeline][session]") {
+  TempDir dir;
+  Instance eddy(dir.path(), SessionYaml(dir.path(),
+                                        "[{name: first, function: first, field: duration_ms}, "
+                                        "{name: last, function: last, field: duration_ms}, "
+                                        "{name: latest, function: latest, field: duration_ms}]"));
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen, 1);
+  AppendPageview(source, 0, "alice", kTen + 3 * kMinute, 2);           // A = [10:00, 10:03]
+  AppendPageview(source, 0, "alice", kTen + 8 * kMinute + 30'000, 3);  // B, 5m30s later
+  // 10:05:45 bridges A and B (2m45s from each), arriving last: `latest` is its value,
+  // although B's record has the later event time.
+  AppendPageview(source, 0, "alice", kTen + 5 * kMinute + 45'000, 4);
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") ==
+        R"({"view":"views_per_minute","key":"alice","windows":[{"start":")" +
+            codec::FormatRfc3339Millis(kTen) + R"(","end":")" +
+            codec::FormatRfc3339Millis(kTen + 8 * kMinute + 30'000) + R"(","start_ms":)" +
+            std::to_string(kTen) + R"(,"end_ms":)" + std::to_string(kTen + 8 * kMinute + 30'000) +
+            R"(,"aggregates":{"first":1,"last":3,"latest":4}}]})");
+}
+
+TEST_CASE("a view joins one key's sessions across partitions when they are within the gap",
+          "[engine][pipeline][session]") {
+  TempDir dir;
+  Instance eddy(dir.path(), SessionYaml(dir.path()));
+  FixtureSource source;
+  source.DeclarePartitions(kTopic, 2);
+  AppendPageview(source, 0, "alice", kTen, 1);
+  AppendPageview(source, 1, "alice", kTen + 4 * kMinute, 2);   // within 5m of partition 0's
+  AppendPageview(source, 0, "alice", kTen + 8 * kMinute, 4);   // partition 0: [10:00], [10:08]
+  AppendPageview(source, 1, "alice", kTen + 30 * kMinute, 8);  // far away: its own session
+  const RunResult run = eddy.Run(source, {"alice"});
+  REQUIRE(run.status.ok());
+  CHECK(run.views.at("alice") ==
+        SessionViewJson("alice", {{kTen, kTen + 8 * kMinute, 3, 7},
+                                  {kTen + 30 * kMinute, kTen + 30 * kMinute, 1, 8}}));
+}
+
+TEST_CASE("session sinks: emit update sends merged-away sessions as deleted; emit final once",
+          "[engine][pipeline][session][sink]") {
+  auto session_result = [](int64_t start, int64_t end, bool closed, const std::string& rest) {
+    return R"({"key":"alice","start":")" + codec::FormatRfc3339Millis(start) + R"(","end":")" +
+           codec::FormatRfc3339Millis(end) + R"(","start_ms":)" + std::to_string(start) +
+           R"(,"end_ms":)" + std::to_string(end) + R"(,"closed":)" + (closed ? "true" : "false") +
+           "," + rest + "}";
+  };
+  const std::string sink_yaml =
+      "    sinks:\n      - {name: out, from: per_minute, topic: results}\n";
+  SECTION("update") {
+    TempDir dir;
+    CollectingSink sink;
+    Instance eddy(dir.path(), SessionYaml(dir.path()) + sink_yaml, &sink);
+    FixtureSource source;
+    AppendPageview(source, 0, "alice", kTen + 8 * kMinute, 8);
+    const RunResult run = eddy.Run(source, {}, {[&](FixtureSource& s) {
+                                     // Extends the session backwards: its start (the row's
+                                     // key) changes, so the old one is deleted.
+                                     AppendPageview(s, 0, "alice", kTen + 4 * kMinute, 4);
+                                   }});
+    REQUIRE(run.status.ok());
+    CHECK(sink.DeliveredValues() ==
+          std::vector<std::string>{
+              session_result(kTen + 8 * kMinute, kTen + 8 * kMinute, false,
+                             R"("aggregates":{"views":1,"total_duration_ms":8})"),
+              session_result(kTen + 8 * kMinute, kTen + 8 * kMinute, false, R"("deleted":true)"),
+              session_result(kTen + 4 * kMinute, kTen + 8 * kMinute, false,
+                             R"("aggregates":{"views":2,"total_duration_ms":12})")});
+    REQUIRE(sink.delivered.size() == 3);
+    CHECK(sink.delivered[2].timestamp_ms == kTen + 8 * kMinute);  // the session's end
+  }
+  SECTION("final") {
+    TempDir dir;
+    CollectingSink sink;
+    std::string yaml = SessionYaml(dir.path(), kDefaultAggregates, "        emit: final\n");
+    yaml += sink_yaml;
+    {
+      Instance eddy(dir.path(), yaml, &sink);
+      FixtureSource source;
+      AppendPageview(source, 0, "alice", kTen, 1);
+      AppendPageview(source, 0, "alice", kTen + 2 * kMinute, 2);
+      AppendPageview(source, 0, "bob", kTen + 8 * kMinute, 1);  // stream time 10:08: open
+      REQUIRE(eddy.Run(source).status.ok());
+      CHECK(sink.delivered.empty());
+    }
+    Instance eddy(dir.path(), yaml, &sink);  // restart: open sessions rebuilt from RocksDB
+    FixtureSource source;
+    for (int i = 0; i < 3; ++i) source.Append(kTopic, 0, "x", Pageview("x", kTen, 1), kTen);
+    // 10:08:01 > 10:02 + 5m + 1m: alice's session closes; bob's does not.
+    AppendPageview(source, 0, "carol", kTen + 8 * kMinute + 1'000, 1);
+    AppendPageview(source, 0, "carol", kTen + 9 * kMinute, 1);
+    REQUIRE(eddy.Run(source).status.ok());
+    CHECK(sink.DeliveredValues() == std::vector<std::string>{session_result(
+                                        kTen, kTen + 2 * kMinute, true,
+                                        R"("aggregates":{"views":2,"total_duration_ms":3})")});
+  }
+}
+
+TEST_CASE("late_records: a record late for a window goes to the topic with its provenance",
+          "[engine][pipeline][late]") {
+  TempDir dir;
+  CollectingSink sink;
+  const std::string yaml = SessionYaml(dir.path(), kDefaultAggregates,
+                                       "        late_records: {topic: late-pageviews}\n");
+  Instance eddy(dir.path(), yaml, &sink);
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen + 10 * kMinute, 1);
+  FixtureRecord late;
+  late.topic = kTopic;
+  late.key = "k";
+  late.value = Pageview("bob", kTen, 7);  // 10:00 + 5m + 1m < 10:10: late
+  late.timestamp_ms = 42;
+  late.headers = {{"trace", "t1"}};
+  source.Append(std::move(late));
+  REQUIRE(eddy.Run(source).status.ok());
+  CHECK(eddy.Late() == 1);
+  REQUIRE(sink.delivered.size() == 1);
+  const SinkRecord& record = sink.delivered[0];
+  CHECK(record.topic == "late-pageviews");
+  CHECK(record.key == std::optional<std::string>("k"));
+  CHECK(record.value == Pageview("bob", kTen, 7));
+  CHECK(record.timestamp_ms == 42);
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  CHECK(record.headers == Headers{{"trace", "t1"},
+                                  {"eddy.source.topic", kTopic},
+                                  {"eddy.reason", "late"},
+                                  {"eddy.topology", "pageviews"},
+                                  {"eddy.step", "per_minute"},
+                                  {"eddy.source.partition", "0"},
+                                  {"eddy.source.offset", "1"},
+                                  {"eddy.event_time_ms", std::to_string(kTen)}});
+}
+
+TEST_CASE("late_records: a hopping record late in some windows is sent once",
+          "[engine][pipeline][late]") {
+  TempDir dir;
+  CollectingSink sink;
+  std::string yaml = PageviewsYaml(dir.path());
+  const std::string tumbling = "window: {type: tumbling, size: 1m, grace: 10s}\n";
+  yaml.replace(yaml.find(tumbling), tumbling.size(),
+               "window: {type: hopping, size: 2m, advance: 1m}\n"
+               "        late_records: {topic: late}\n");
+  Instance eddy(dir.path(), yaml, &sink);
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen + 61'000, 1);
+  // 10:00:30 is in [09:59, 10:01), closed at 10:01:01, and in [10:00, 10:02), open.
+  AppendPageview(source, 0, "alice", kTen + 30'000, 1);
+  REQUIRE(eddy.Run(source).status.ok());
+  CHECK(eddy.Late() == 1);
+  REQUIRE(sink.delivered.size() == 1);
+  CHECK(sink.delivered[0].value == Pageview("alice", kTen + 30'000, 1));
+}
+
+TEST_CASE("a step without a window aggregates per key over all time, across partitions",
+          "[engine][pipeline][unwindowed]") {
+  TempDir dir;
+  CollectingSink sink;
+  std::string yaml = PageviewsYaml(dir.path());
+  const std::string tumbling = "        window: {type: tumbling, size: 1m, grace: 10s}\n";
+  yaml.replace(yaml.find(tumbling), tumbling.size(), "");
+  yaml += "    sinks:\n      - {name: out, from: per_minute, topic: totals, value: flat}\n";
+  Instance eddy(dir.path(), yaml, &sink);
+  FixtureSource source;
+  source.DeclarePartitions(kTopic, 2);
+  AppendPageview(source, 0, "alice", kTen + 50 * kMinute, 1);
+  AppendPageview(source, 0, "alice", -kTen, 2);  // no record is ever late
+  AppendPageview(source, 1, "alice", kTen, 4);
+  const RunResult run = eddy.Run(source, {"alice", "nobody"});
+  REQUIRE(run.status.ok());
+  CHECK(eddy.Late() == 0);
+  CHECK(
+      run.views.at("alice") ==
+      R"({"view":"views_per_minute","key":"alice","aggregates":{"views":3,"total_duration_ms":7}})");
+  CHECK(run.views.at("nobody") ==
+        R"({"view":"views_per_minute","key":"nobody","aggregates":null})");
+  CHECK(eddy.topologies()[0]->views()[0]->kind() == std::string("aggregate"));
+  // One result per partition and commit; the timestamp is the partition's stream time.
+  const std::vector<std::string> delivered = sink.DeliveredValues();
+  const std::multiset<std::string> values(delivered.begin(), delivered.end());
+  CHECK(values.count(R"({"key":"alice","views":2,"total_duration_ms":3})") == 1);
+  CHECK(values.count(R"({"key":"alice","views":1,"total_duration_ms":4})") == 1);
+}
+
+// ------------------------------------------- Property: random streams into session windows
+
+// The semantics, written out plainly: per partition, in offset order, stream time is the max
+// event time seen so far (this record included); a key's sessions in a partition are
+// intervals [start, end]; a record at t joins those with start - gap <= t <= end + gap; it is
+// late if one of them is closed (end + gap + grace < stream time), or if it joins none and
+// t + gap + grace < stream time. What a view shows: the sessions of all accepted records of a
+// key taken together (sorted by time, split where two neighbours are more than gap apart).
+std::map<std::string, std::vector<ExpectedSession>> ReferenceSessions(
+    const std::vector<RandomEvent>& events, int64_t& late) {
+  struct Interval {
+    int64_t start, end;
+  };
+  std::map<int32_t, int64_t> stream_time;
+  std::map<std::pair<int32_t, std::string>, std::vector<Interval>> sessions;
+  std::map<std::string, std::vector<const RandomEvent*>> accepted;
+  late = 0;
+  for (const RandomEvent& e : events) {
+    auto [it, inserted] = stream_time.try_emplace(e.partition, e.ts_ms);
+    if (!inserted) it->second = std::max(it->second, e.ts_ms);
+    const int64_t now = it->second;
+    std::vector<Interval>& own = sessions[{e.partition, e.user}];
+    std::vector<Interval> joined;
+    std::vector<Interval> rest;
+    for (const Interval& s : own) {
+      (s.start - kGap <= e.ts_ms && e.ts_ms <= s.end + kGap ? joined : rest).push_back(s);
+    }
+    bool is_late = joined.empty() && e.ts_ms + kGap + kSessionGrace < now;
+    for (const Interval& s : joined) is_late = is_late || s.end + kGap + kSessionGrace < now;
+    if (is_late) {
+      ++late;
+      continue;
+    }
+    Interval merged{e.ts_ms, e.ts_ms};
+    for (const Interval& s : joined) {
+      merged.start = std::min(merged.start, s.start);
+      merged.end = std::max(merged.end, s.end);
+    }
+    rest.push_back(merged);
+    own = rest;
+    accepted[e.user].push_back(&e);
+  }
+  std::map<std::string, std::vector<ExpectedSession>> out;
+  for (auto& [user, records] : accepted) {
+    std::stable_sort(
+        records.begin(), records.end(),
+        [](const RandomEvent* a, const RandomEvent* b) { return a->ts_ms < b->ts_ms; });
+    std::vector<ExpectedSession>& list = out[user];
+    for (const RandomEvent* r : records) {
+      if (list.empty() || r->ts_ms > list.back().end_ms + kGap) {
+        list.push_back({r->ts_ms, r->ts_ms, 0, 0});
+      }
+      list.back().end_ms = r->ts_ms;
+      list.back().views += 1;
+      list.back().total += r->duration_ms;
+    }
+  }
+  return out;
+}
+
+TEST_CASE("random out-of-order streams into session windows match a reference computation",
+          "[engine][pipeline][session]") {
+  const std::vector<std::string> users = {"alice", "bob", "carol"};
+  for (uint32_t seed : {1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u}) {
+    INFO("seed " << seed);
+    std::mt19937 random(seed);
+    auto uniform = [&](int64_t low, int64_t high) {
+      return std::uniform_int_distribution<int64_t>(low, high)(random);
+    };
+    const int32_t partitions = static_cast<int32_t>(uniform(1, 3));
+    const int64_t base = seed % 2 == 1 ? -30 * kMinute : kTen;
+    std::vector<int64_t> clock(static_cast<size_t>(partitions), base);
+    std::vector<RandomEvent> events;
+    for (int i = 0; i < 300; ++i) {
+      RandomEvent e;
+      e.partition = static_cast<int32_t>(uniform(0, partitions - 1));
+      int64_t& now = clock[static_cast<size_t>(e.partition)];
+      // Bursts and pauses, so sessions start, grow, merge and close.
+      now += uniform(0, 5) == 0 ? uniform(2, 12) * kMinute : uniform(0, 90'000);
+      // Mostly a little out of order; sometimes far behind (late, or within grace).
+      e.ts_ms = now - (uniform(0, 4) == 0 ? uniform(0, 15 * kMinute) : uniform(0, 60'000));
+      // Whole seconds, so stream time often lands exactly on a session's end + gap + grace.
+      e.ts_ms -= (e.ts_ms % 1'000 + 1'000) % 1'000;
+      e.user = users[static_cast<size_t>(uniform(0, static_cast<int64_t>(users.size()) - 1))];
+      e.duration_ms = uniform(0, 1'000);
+      events.push_back(e);
+    }
+    int64_t expected_late = 0;
+    const auto reference = ReferenceSessions(events, expected_late);
+    REQUIRE(expected_late > 0);
+
+    // As for tumbling windows: run 1, then a restarted run 2 with a rebalance in between.
+    const size_t first_end = static_cast<size_t>(uniform(0, 200));
+    const size_t second_end = static_cast<size_t>(uniform(static_cast<int64_t>(first_end), 300));
+    auto append = [&](FixtureSource& source, size_t begin, size_t end) {
+      for (size_t i = begin; i < end; ++i) {
+        AppendPageview(source, events[i].partition, events[i].user, events[i].ts_ms,
+                       events[i].duration_ms);
+      }
+    };
+    PipelineOptions options = CommitEveryBatch();
+    options.max_batch_records = static_cast<size_t>(uniform(1, 64));
+
+    TempDir dir;
+    Instance eddy(dir.path(), SessionYaml(dir.path()));
+    double late = 0;
+    {
+      FixtureSource source;
+      source.DeclarePartitions(kTopic, partitions);
+      append(source, 0, first_end);
+      REQUIRE(eddy.Run(source, {}, {}, options).status.ok());
+      late += eddy.Late();
+    }
+    eddy.Restart();
+    FixtureSource source;
+    source.DeclarePartitions(kTopic, partitions);
+    source.set_ignore_resume_offsets(seed % 3 == 0);
+    append(source, 0, second_end);
+    std::vector<std::string> keys = users;
+    keys.push_back("nobody");
+    const RunResult run = eddy.Run(source, keys, {[&](FixtureSource& s) {
+                                     append(s, second_end, events.size());
+                                     s.RequestRebalance();
+                                   }},
+                                   options);
+    REQUIRE(run.status.ok());
+    late += eddy.Late();
+
+    for (const std::string& key : keys) {
+      std::vector<ExpectedSession> sessions;
+      if (auto it = reference.find(key); it != reference.end()) sessions = it->second;
+      CHECK(run.views.at(key) == SessionViewJson(key, sessions));
+    }
+    CHECK(late == static_cast<double>(expected_late));
+  }
 }
 
 }  // namespace

@@ -52,6 +52,47 @@ TEST_CASE("Expired: start + retention <= stream time, per store and partition",
   CHECK_FALSE(retention.Expired("unknown", 0, 0));
 }
 
+TEST_CASE("session stores expire by the session end in the value: end + retention < stream time",
+          "[state][retention]") {
+  WindowRetention retention;
+  retention.RegisterStore("t.sessions", kHour, WindowRetention::Clock::kSessionEnd);
+  retention.AdvanceStreamTime("t.sessions", 0, 10 * kHour);
+  // A session that started long ago but ended recently stays.
+  CHECK_FALSE(retention.Expired("t.sessions", 0, 0, EncodeSessionValue(9 * kHour, "agg")));
+  CHECK(retention.Expired("t.sessions", 0, 0, EncodeSessionValue(9 * kHour - 1, "agg")));
+  CHECK_FALSE(retention.Expired("t.sessions", 0, 0, "short"));  // undecodable: kept
+  // Window stores ignore the value.
+  retention.RegisterStore("t.windows", kHour);
+  retention.AdvanceStreamTime("t.windows", 0, 10 * kHour);
+  CHECK(retention.Expired("t.windows", 0, 9 * kHour, "anything"));
+  CHECK_FALSE(retention.Expired("t.windows", 0, 9 * kHour + 1, "anything"));
+  const std::optional<DecodedSessionValue> decoded =
+      DecodeSessionValue(EncodeSessionValue(-5, "agg"));
+  REQUIRE(decoded.has_value());
+  CHECK(decoded->end_ms == -5);
+  CHECK(decoded->aggregate_state == "agg");
+}
+
+TEST_CASE("compaction purges expired sessions by their end", "[state][retention]") {
+  const std::string dir = MakeTempDir();
+  WindowRetention retention;
+  retention.RegisterStore("t.sessions", kHour, WindowRetention::Clock::kSessionEnd);
+  {
+    auto opened = StateDb::Open(dir, {false, &retention});
+    REQUIRE(opened.ok());
+    StateDb& db = **opened;
+    WriteBatch batch;
+    batch.Put(EncodeWindowKey({"t.sessions", 0, "old", 0}), EncodeSessionValue(kHour, "a"));
+    batch.Put(EncodeWindowKey({"t.sessions", 0, "long", 0}), EncodeSessionValue(4 * kHour, "a"));
+    REQUIRE(db.Write(batch).ok());
+    retention.AdvanceStreamTime("t.sessions", 0, 4 * kHour);
+    REQUIRE(db.CompactAll().ok());
+    CHECK_FALSE(db.Get(EncodeWindowKey({"t.sessions", 0, "old", 0}))->has_value());
+    CHECK(db.Get(EncodeWindowKey({"t.sessions", 0, "long", 0}))->has_value());
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("compaction purges expired windows and keeps everything else", "[state][retention]") {
   const std::string dir = MakeTempDir();
   WindowRetention retention;
