@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -948,14 +949,15 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
     if (source.name.empty() || !listed.insert(source.name).second) continue;
     source_names += (source_names.empty() ? "'" : ", '") + source.name + "'";
   }
-  // The source each step's records descend from (joins: their left side's).
-  std::vector<std::string> root(out.steps.size());
-  auto root_of = [&](const std::string& from, bool from_source, size_t below) -> std::string {
-    if (from_source) return from;
+  // The sources whose records reach each step (a stream–stream join: through either side).
+  std::vector<std::set<std::string>> upstream(out.steps.size());
+  auto upstream_of = [&](const std::string& name, bool name_is_source,
+                         size_t below) -> std::set<std::string> {
+    if (name_is_source) return {name};
     for (size_t j = 0; j < below; ++j) {
-      if (out.steps[j].name == from) return root[j];
+      if (out.steps[j].name == name) return upstream[j];
     }
-    return "";
+    return {};
   };
   for (size_t i = 0; i < out.steps.size(); ++i) {
     StepConfig& step = out.steps[i];
@@ -978,10 +980,8 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
                                    source_names + " or a step above it)");
         }
       }
-      root[i] = root_of(step.from, step.from_source, i);
     } else if (is_source(step.from)) {
       step.from_source = true;
-      root[i] = step.from;
     } else {
       size_t j = 0;
       while (j < i && out.steps[j].name != step.from) ++j;
@@ -999,10 +999,9 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
         Error(from_locations[i], what + " cannot read from " + Quote(step.from) + ": a " +
                                      kind_name(out.steps[j].kind) +
                                      " step's results go to views and sinks, not to other steps");
-      } else {
-        root[i] = root[j];
       }
     }
+    upstream[i] = upstream_of(step.from, step.from_source, i);
     if (step.kind != StepConfig::Kind::kJoin || step.join.right.empty()) continue;
     // The right side of a join.
     JoinConfig& join = step.join;
@@ -1023,15 +1022,14 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
               what + ": join table " + Quote(join.right) +
                   " must read a source directly (a joined table is a changelog topic, loaded "
                   "before the stream is joined with it)");
-      } else if (root_of(out.steps[j].from, true, j) == root[i] && !root[i].empty()) {
+      } else if (upstream[i].count(out.steps[j].from) > 0) {
         Error(join.right_location, what + ": join table " + Quote(join.right) +
                                        " reads the same source as the stream it is joined with");
       }
       continue;
     }
-    std::string right_root;
     if (right_is_source) {
-      right_root = join.right;
+      // Fine: a source.
     } else if (j == i) {
       Error(join.right_location, what + ": join stream " + Quote(join.right) +
                                      " is neither a source nor a step defined above it");
@@ -1041,15 +1039,19 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
                                      kind_name(out.steps[j].kind) +
                                      " step; a stream–stream join reads records");
       continue;
-    } else {
-      right_root = root[j];
     }
-    if (!right_root.empty() && right_root == root[i]) {
+    // A record must reach a join on one side only (it would otherwise meet itself, and be
+    // prepared twice in one pass).
+    const std::set<std::string> right_sources = upstream_of(join.right, right_is_source, i);
+    for (const std::string& source : upstream[i]) {
+      if (right_sources.count(source) == 0) continue;
       Error(join.right_location, what + ": join stream " + Quote(join.right) +
                                      " and the step's input " + Quote(step.from) +
-                                     " both come from source " + Quote(right_root) +
-                                     "; a stream–stream join joins two different sources");
+                                     " both carry records of source " + Quote(source) +
+                                     "; a stream–stream join joins records of different sources");
+      break;
     }
+    upstream[i].insert(right_sources.begin(), right_sources.end());
   }
   // Views read any step; sinks read window steps and record-producing steps.
   for (const SinkConfig& sink : out.sinks) {
