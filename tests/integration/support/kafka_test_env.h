@@ -45,6 +45,7 @@ int32_t PartitionCount(const std::string& topic);
 struct TestRecord {
   std::string key;
   std::string value;
+  bool null_value = false;   // true: sent with a null value (a tombstone); `value` is ignored
   int32_t partition = -1;    // -1: the producer's partitioner picks one (by key)
   int64_t timestamp_ms = 0;  // 0: the producer's current time
   std::vector<std::pair<std::string, std::string>> headers;
@@ -81,6 +82,13 @@ std::unique_ptr<RdKafka::KafkaConsumer> MakeConsumer(const std::string& group,
 std::vector<ConsumedRecord> ReadFromBeginning(
     const std::string& topic, size_t count,
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Reads every record of `topic` up to the end offsets its partitions have when called (from
+// the beginning, without committing), however many that is: for topics that may hold
+// duplicates. Throws if they do not all arrive within `timeout`; returns them ordered by
+// partition, then offset.
+std::vector<ConsumedRecord> ReadToEnd(const std::string& topic,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Owns a list of TopicPartition objects (librdkafka's C++ API hands them out as raw
 // pointers that the caller must destroy).
