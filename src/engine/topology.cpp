@@ -232,6 +232,11 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     children_of(*from).push_back(index);
   }
   if (new_definitions.Count() > 0) EDDY_RETURN_IF_ERROR(db.Write(new_definitions));
+  for (SourceNode& source : t.sources_) {
+    source.moves_stream_time =
+        std::any_of(source.children.begin(), source.children.end(),
+                    [&](size_t child) { return t.nodes_[child].table == nullptr; });
+  }
 
   // The source a step's records descend from (a join: its left side's).
   auto root_topic = [&](size_t index) {
@@ -586,12 +591,12 @@ Status Topology::Process(const Record& record) {
   }
   // Stream time advances before the late check, as in Kafka Streams: a record can close
   // older windows but never its own.
-  if (*event_time > task.context.stream_time_ms) {
+  if (source.moves_stream_time && *event_time > task.context.stream_time_ms) {
     task.context.stream_time_ms = *event_time;
     task.dirty = true;
     if (!stream_joins_.empty()) EDDY_RETURN_IF_ERROR(EmitUnmatched(record.partition, &record));
   }
-  if (idle_timeout_.count() > 0) {
+  if (idle_timeout_.count() > 0 && source.moves_stream_time) {
     task.last_record_at = std::chrono::steady_clock::now();
     task.stream_time_at_last_record_ms = task.context.stream_time_ms;
   }
@@ -621,6 +626,12 @@ Result<size_t> Topology::Accept(const Record& record) {
   auto source_found = source_by_topic_.find(record.topic);
   if (source_found == source_by_topic_.end()) return size_t{0};
   const SourceNode& source = sources_[source_found->second];
+  if (!source.moves_stream_time) {
+    // Table changes take effect in fetch order, as a loaded table's must (see
+    // Pipeline: joined tables load first); they have no place in event-time order.
+    EDDY_RETURN_IF_ERROR(Process(record));
+    return size_t{0};
+  }
   BufferedRecord buffered;
   buffered.topic = std::string(record.topic);
   buffered.partition = record.partition;
@@ -659,7 +670,9 @@ Status Topology::ProcessBuffered(const std::function<bool(const TopicPartition&)
       std::deque<BufferedRecord>* next = nullptr;
       bool held = false;
       for (size_t s = 0; s < sources_.size(); ++s) {
-        if (sources_[s].partitions.count(partition) == 0) continue;
+        if (!sources_[s].moves_stream_time || sources_[s].partitions.count(partition) == 0) {
+          continue;  // table sources are never buffered (Accept)
+        }
         auto queue = buffers_.find({s, partition});
         if (queue == buffers_.end() || queue->second.empty()) {
           if (!caught_up({sources_[s].topic, partition})) held = true;

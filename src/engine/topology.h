@@ -3,9 +3,9 @@
 //
 // Tasks: as in Kafka Streams, the unit of state is the partition number. Partition p of
 // every source topic feeds task p: one stream time (the max event time seen in any of
-// them), one share of every step's state. Stream–stream joins match records within a task,
-// so their two topics must be co-partitioned; stream–table joins look keys up in a table
-// that is not split by partition (see table.h).
+// them but sources only tables read), one share of every step's state. Stream–stream joins match
+// records within a task, so their two topics must be co-partitioned; stream–table joins look keys
+// up in a table that is not split by partition (see table.h).
 //
 // Exactness: for every owned source partition the topology tracks the next offset it has
 // to process; FlushTo stages these, with their task's stream time, together with the
@@ -164,8 +164,12 @@ class Topology {
     std::string topic;
     config::KeySpec key_spec;
     config::TimestampSpec timestamp_spec;
-    std::vector<size_t> children;                   // steps reading this source
-    bool has_table_child = false;                   // tombstones are for tables only
+    std::vector<size_t> children;  // steps reading this source
+    bool has_table_child = false;  // tombstones are for tables only
+    // False when only tables read the source: a changelog says nothing about the time of
+    // the streams it is joined with (Kafka Streams' global tables do not move a task's time
+    // either), and its rows' timestamps may be far ahead of them.
+    bool moves_stream_time = true;
     std::map<int32_t, SourcePartition> partitions;  // owned partitions
   };
 

@@ -40,9 +40,10 @@ constexpr int64_t kFar = kStart + 10 * kHour;
 // continues event time where the previous one stopped, as one backlog would.
 constexpr int64_t kSplit = kStart + 30 * kMinute;
 constexpr int32_t kPartitions = 2;
-// ad_clicks.yaml: join within 10m, grace 1m; window tumbling 1h, grace 0.
+// ad_clicks.yaml: join within 10m, grace 1m; window tumbling 1h, grace 11m.
 constexpr int64_t kWithin = 10 * kMinute;
 constexpr int64_t kJoinGrace = 1 * kMinute;
+constexpr int64_t kWindowGrace = 11 * kMinute;
 const std::vector<std::string> kCampaigns = {"winter", "summer", "spring", "autumn", "final"};
 
 std::string Rfc3339(int64_t ms) {
@@ -163,8 +164,8 @@ std::string Joined(const std::string& left, const std::optional<std::string>& ri
 // stream time is the largest event time so far; a record older than stream time - grace is
 // late; an impression and a click with the same key match when |t - t'| <= within (event time
 // max(t, t')); an impression without a match comes out with click: null, at its own event
-// time, once stream time > t + within + grace. The hourly window (grace 0) drops a result
-// whose window has ended at the partition's stream time.
+// time, once stream time > t + within + grace. The hourly window (grace 11m) drops a result
+// whose window has ended 11 minutes before the partition's stream time.
 struct Expected {
   std::vector<std::pair<std::string, std::string>> sent;  // key, value; sorted
   std::map<std::string, WindowTotals> windows;            // by campaign
@@ -193,7 +194,7 @@ Expected Reference(const std::vector<Input>& inputs) {
           impression.key,
           Joined(impression.json, click ? std::optional(click->json) : std::nullopt));
       const int64_t window = at_ms - at_ms % kHour;
-      if (window + kHour <= stream_time) {
+      if (window + kHour + kWindowGrace <= stream_time) {
         ++expected.dropped_by_window;
         return;
       }

@@ -267,6 +267,45 @@ TEST_CASE("stream–table join: results, later table changes, restart, and bad r
   CHECK(c9 == R"({"view":"customer_rows","key":"c9","value":{"tier":"new"}})");
 }
 
+TEST_CASE("a joined table's records do not move stream time: newer rows make no order late",
+          "[engine][join]") {
+  TempDir dir;
+  FixtureSink sink;
+  const std::string yaml =
+      "kafka: {bootstrap.servers: 127.0.0.1:9092, group.id: g}\n"
+      "state: {dir: " +
+      dir.path() +
+      "}\n"
+      "topologies:\n"
+      "  - name: shop\n"
+      "    sources:\n"
+      "      - {name: orders, topic: orders, key: {field: cid}, timestamp: {field: t}}\n"
+      "      - {name: customers, topic: customers}\n"
+      "    steps:\n"
+      "      - {name: rows, from: customers, table: {}}\n"
+      "      - {name: enriched, from: orders, join: {table: rows, as: customer}}\n"
+      "      - name: per_hour\n"
+      "        window: {type: tumbling, size: 1h}\n"
+      "        aggregates: [{name: orders, function: count}]\n"
+      "    views:\n"
+      "      - {name: orders_per_hour, from: per_hour}\n";
+  Instance eddy(yaml, sink);
+  FixtureSource source;
+  constexpr int64_t kYesterday = 1'795'478'400'000;  // 2026-11-24T00:00:00Z
+  constexpr int64_t kNow = 1'795'600'800'000;        // a day later
+  // The row is stamped "now" (its Kafka timestamp is its event time); the orders are a day
+  // older. Were the table's records to move stream time, every order would be late.
+  source.Append("customers", 0, "c1", R"({"tier":"gold"})", kNow);
+  for (int i = 0; i < 3; ++i) {
+    source.Append("orders", 0, std::nullopt,
+                  R"({"cid":"c1","t":)" + std::to_string(kYesterday + i * 60'000) + "}");
+  }
+  std::string view;
+  REQUIRE(eddy.Run(source, [&] { view = eddy.Query("orders_per_hour", "c1"); }).ok());
+  CHECK_THAT(view, Catch::Contains(R"("aggregates":{"orders":3})"));
+  CHECK(eddy.Late("shop", "per_hour") == 0);
+}
+
 // ------------------------------------------------------------------ stream–stream joins
 
 std::string StreamJoinYaml(const std::string& dir, const std::string& type, int64_t within_ms,
