@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,9 +45,9 @@ int32_t PartitionCount(const std::string& topic);
 
 struct TestRecord {
   std::string key;
-  std::string value;
-  int32_t partition = -1;    // -1: the producer's partitioner picks one (by key)
-  int64_t timestamp_ms = 0;  // 0: the producer's current time
+  std::optional<std::string> value;  // nullopt: a null value (a tombstone)
+  int32_t partition = -1;            // -1: the producer's partitioner picks one (by key)
+  int64_t timestamp_ms = 0;          // 0: the producer's current time
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
@@ -81,6 +82,14 @@ std::unique_ptr<RdKafka::KafkaConsumer> MakeConsumer(const std::string& group,
 std::vector<ConsumedRecord> ReadFromBeginning(
     const std::string& topic, size_t count,
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Reads every record of `topic` present when it is called: from the beginning of each
+// partition up to the high watermark that the broker reports at the start, without committing
+// anything. Throws if they do not all arrive within `timeout`; returns them ordered by
+// partition, then offset. (For topics written without transactions, so every offset below
+// the high watermark is a record.)
+std::vector<ConsumedRecord> ReadToEnd(const std::string& topic,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Owns a list of TopicPartition objects (librdkafka's C++ API hands them out as raw
 // pointers that the caller must destroy).
