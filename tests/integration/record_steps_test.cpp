@@ -83,7 +83,11 @@ TEST_CASE("filter, rekey and select feed a window exactly, across a restart",
   {
     auto eddy = deployment.Start();
     REQUIRE(eddy->WaitReady(60s));
-    const bool converged = Eventually(30s, [&] { return Pages(port, t0) == first; });
+    // The last record of partition 1 is filtered out: wait for it in the metrics too.
+    const bool converged = Eventually(30s, [&] {
+      return Pages(port, t0) == first &&
+             MetricValue(port, "eddy_records_processed_total", {"topology=\"clicks\""}) == 6;
+    });
     INFO(eddy->Log());
     CHECK(converged);
     CHECK(Pages(port, t0) == first);
@@ -110,7 +114,10 @@ TEST_CASE("filter, rekey and select feed a window exactly, across a restart",
       "\nu1:\n";
   auto eddy = deployment.Start();
   REQUIRE(eddy->WaitReady(60s));
-  const bool converged = Eventually(30s, [&] { return Pages(port, t0) == second; });
+  const bool converged = Eventually(30s, [&] {
+    return Pages(port, t0) == second &&
+           MetricValue(port, "eddy_records_processed_total", {"topology=\"clicks\""}) == 5;
+  });
   INFO(eddy->Log());
   CHECK(converged);
   std::this_thread::sleep_for(1s);  // settle
