@@ -60,7 +60,7 @@ class Customers {
     if (row) {
       record.value = *row;
     } else {
-      record.null_value = true;
+      record.value = std::nullopt;  // a tombstone
     }
     pending_.push_back(std::move(record));
     table_[id] = std::move(row);

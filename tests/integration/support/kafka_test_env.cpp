@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -197,14 +198,15 @@ void Produce(const std::string& topic, const std::vector<TestRecord>& records,
         headers->add(name, value.data(), value.size());
       }
     }
+    // RK_MSG_COPY: librdkafka copies the payload, so the const_cast never leads to a write.
+    // A null payload is a null value (a tombstone), not an empty one.
+    char* const payload = record.value ? const_cast<char*>(record.value->data()) : nullptr;
+    const size_t payload_size = record.value ? record.value->size() : 0;
     RdKafka::ErrorCode err;
     do {
-      // RK_MSG_COPY: librdkafka copies the payload, so the const_cast never leads to a write.
-      // A null payload is a null value; an empty string is an empty value.
-      err = producer->produce(topic, record.partition, RdKafka::Producer::RK_MSG_COPY,
-                              record.null_value ? nullptr : const_cast<char*>(record.value.data()),
-                              record.null_value ? 0 : record.value.size(), record.key.data(),
-                              record.key.size(), record.timestamp_ms, headers.get(), nullptr);
+      err = producer->produce(topic, record.partition, RdKafka::Producer::RK_MSG_COPY, payload,
+                              payload_size, record.key.data(), record.key.size(),
+                              record.timestamp_ms, headers.get(), nullptr);
       if (err == RdKafka::ERR__QUEUE_FULL) producer->poll(100);
     } while (err == RdKafka::ERR__QUEUE_FULL);
     if (err != RdKafka::ERR_NO_ERROR) Fail("produce to " + topic + ": " + RdKafka::err2str(err));
@@ -305,40 +307,38 @@ std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t c
 std::vector<ConsumedRecord> ReadToEnd(const std::string& topic, std::chrono::milliseconds timeout) {
   const int32_t partitions = PartitionCount(topic);
   auto consumer = MakeConsumer(UniqueName("eddy-test-reader"));
-  std::map<int32_t, int64_t> end_offsets;  // partitions with records -> their end offset
   PartitionList assignment;
+  std::map<int32_t, int64_t> end;  // partition -> high watermark, for those with records
   for (int32_t p = 0; p < partitions; ++p) {
     int64_t low = 0;
     int64_t high = 0;
-    if (const auto err =
-            consumer->query_watermark_offsets(topic, p, &low, &high, kRequestTimeoutMs);
-        err != RdKafka::ERR_NO_ERROR) {
+    const auto err = consumer->query_watermark_offsets(topic, p, &low, &high, kRequestTimeoutMs);
+    if (err != RdKafka::ERR_NO_ERROR) {
       Fail("watermarks of " + topic + "/" + std::to_string(p) + ": " + RdKafka::err2str(err));
     }
-    if (high <= low) continue;
-    end_offsets[p] = high;
-    assignment.Add(topic, p, RdKafka::Topic::OFFSET_BEGINNING);
+    if (high > low) {
+      end[p] = high;
+      assignment.Add(topic, p, RdKafka::Topic::OFFSET_BEGINNING);
+    }
   }
   std::vector<ConsumedRecord> records;
-  if (end_offsets.empty()) return records;
+  if (end.empty()) return records;
   if (const auto err = consumer->assign(assignment.Items()); err != RdKafka::ERR_NO_ERROR) {
     Fail("assign " + topic + ": " + RdKafka::err2str(err));
   }
-  std::map<int32_t, int64_t> next;  // partition -> next offset to read
-  const auto done = [&] {
-    return std::all_of(end_offsets.begin(), end_offsets.end(),
-                       [&](const auto& end) { return next[end.first] >= end.second; });
-  };
   const auto deadline = Clock::now() + timeout;
-  while (!done()) {
+  while (!end.empty()) {
     if (Clock::now() > deadline) {
-      Fail("read " + std::to_string(records.size()) + " records from " + topic +
-           " but not up to its end offsets before the timeout");
+      Fail("read " + std::to_string(records.size()) + " records of " + topic +
+           " but not up to the high watermark of every partition before the timeout");
     }
     std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
     if (message->err() == RdKafka::ERR__TIMED_OUT) continue;
-    records.push_back(ToRecord(*message));
-    next[records.back().partition] = records.back().offset + 1;
+    ConsumedRecord record = ToRecord(*message);
+    auto it = end.find(record.partition);
+    if (it == end.end() || record.offset >= it->second) continue;  // past the snapshot
+    if (record.offset + 1 == it->second) end.erase(it);
+    records.push_back(std::move(record));
   }
   consumer->close();
   std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -44,10 +45,9 @@ int32_t PartitionCount(const std::string& topic);
 
 struct TestRecord {
   std::string key;
-  std::string value;
-  bool null_value = false;   // true: sent with a null value (a tombstone); `value` is ignored
-  int32_t partition = -1;    // -1: the producer's partitioner picks one (by key)
-  int64_t timestamp_ms = 0;  // 0: the producer's current time
+  std::optional<std::string> value;  // nullopt: a null value (a tombstone)
+  int32_t partition = -1;            // -1: the producer's partitioner picks one (by key)
+  int64_t timestamp_ms = 0;          // 0: the producer's current time
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
@@ -83,10 +83,11 @@ std::vector<ConsumedRecord> ReadFromBeginning(
     const std::string& topic, size_t count,
     std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// Reads every record of `topic` up to the end offsets its partitions have when called (from
-// the beginning, without committing), however many that is: for topics that may hold
-// duplicates. Throws if they do not all arrive within `timeout`; returns them ordered by
-// partition, then offset.
+// Reads every record of `topic` present when it is called: from the beginning of each
+// partition up to the high watermark that the broker reports at the start, without committing
+// anything. Throws if they do not all arrive within `timeout`; returns them ordered by
+// partition, then offset. (For topics written without transactions, so every offset below
+// the high watermark is a record.)
 std::vector<ConsumedRecord> ReadToEnd(const std::string& topic,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
