@@ -109,7 +109,6 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
               std::vector<engine::Record>& out) {
     out.clear();
     held_.clear();
-    held_headers_.clear();
     int wait_ms = static_cast<int>(timeout.count());
     while (out.size() < max_records) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(wait_ms));
@@ -137,14 +136,20 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
       record.value = std::string_view(static_cast<const char*>(message->payload()), message->len());
       record.tombstone = message->payload() == nullptr;
       record.timestamp_ms = message->timestamp().timestamp;
-      if (RdKafka::Headers* headers = message->headers();
-          headers != nullptr && headers->size() > 0) {
-        // get_all() returns copies; keep them alive as long as the record's views.
-        held_headers_.push_back(headers->get_all());
-        for (const RdKafka::Headers::Header& header : held_headers_.back()) {
+      // Through the C API: names and values point into the message itself, which is held
+      // below until the next Poll. (The C++ Header::key() returns a temporary std::string,
+      // which a string_view must not keep.) __NOENT: the record has no headers.
+      if (rd_kafka_headers_t* headers = nullptr;
+          rd_kafka_message_headers(message->c_ptr(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
           record.headers.push_back(
-              {header.key(),
-               std::string_view(static_cast<const char*>(header.value()), header.value_size())});
+              {name, value != nullptr ? std::string_view(static_cast<const char*>(value), size)
+                                      : std::string_view()});
         }
       }
       positions_[{record.topic, record.partition}] = record.offset + 1;  // views into held_topics_
@@ -368,7 +373,6 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   bool closed_ = false;
   // Messages whose bytes the records of the last Poll point into.
   std::vector<std::unique_ptr<RdKafka::Message>> held_;
-  std::vector<std::vector<RdKafka::Headers::Header>> held_headers_;
   // Topic names the records' string_views point into; stable for the source's lifetime.
   std::set<std::string, std::less<>> held_topics_;
   std::map<engine::TopicPartition, int64_t> assigned_;  // partition -> start offset (-1 unknown)
