@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -272,9 +273,11 @@ std::unique_ptr<RdKafka::KafkaConsumer> MakeConsumer(const std::string& group,
   return consumer;
 }
 
-std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t count,
-                                              std::chrono::milliseconds timeout) {
-  const int32_t partitions = PartitionCount(topic);
+namespace {
+
+// A consumer in a throw-away group, assigned every partition of `topic` from the beginning.
+std::unique_ptr<RdKafka::KafkaConsumer> ReaderFromBeginning(const std::string& topic,
+                                                            int32_t partitions) {
   auto consumer = MakeConsumer(UniqueName("eddy-test-reader"));
   PartitionList assignment;
   for (int32_t p = 0; p < partitions; ++p) {
@@ -283,6 +286,20 @@ std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t c
   if (const auto err = consumer->assign(assignment.Items()); err != RdKafka::ERR_NO_ERROR) {
     Fail("assign " + topic + ": " + RdKafka::err2str(err));
   }
+  return consumer;
+}
+
+void SortByPartitionAndOffset(std::vector<ConsumedRecord>& records) {
+  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
+  });
+}
+
+}  // namespace
+
+std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t count,
+                                              std::chrono::milliseconds timeout) {
+  auto consumer = ReaderFromBeginning(topic, PartitionCount(topic));
   std::vector<ConsumedRecord> records;
   const auto deadline = Clock::now() + timeout;
   while (records.size() < count) {
@@ -295,9 +312,57 @@ std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t c
     records.push_back(ToRecord(*message));
   }
   consumer->close();
-  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
-    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
-  });
+  SortByPartitionAndOffset(records);
+  return records;
+}
+
+std::vector<ConsumedRecord> ReadAll(const std::string& topic, std::chrono::milliseconds timeout) {
+  const int32_t partitions = PartitionCount(topic);
+  auto consumer = ReaderFromBeginning(topic, partitions);
+  // Per partition: the next offset still to be read, and the high watermark when called.
+  struct Range {
+    int64_t next = 0;
+    int64_t end = 0;
+  };
+  std::map<int32_t, Range> ranges;
+  for (int32_t p = 0; p < partitions; ++p) {
+    Range& range = ranges[p];
+    const auto err =
+        consumer->query_watermark_offsets(topic, p, &range.next, &range.end, kRequestTimeoutMs);
+    if (err != RdKafka::ERR_NO_ERROR) {
+      Fail("watermarks of " + topic + "/" + std::to_string(p) + ": " + RdKafka::err2str(err));
+    }
+  }
+  auto missing = [&] {
+    std::string text;
+    for (const auto& [p, range] : ranges) {
+      if (range.next < range.end) {
+        text += " " + std::to_string(p) + ": offsets " + std::to_string(range.next) + ".." +
+                std::to_string(range.end - 1);
+      }
+    }
+    return text;
+  };
+  std::vector<ConsumedRecord> records;
+  const auto deadline = Clock::now() + timeout;
+  while (!missing().empty()) {
+    if (Clock::now() > deadline) {
+      Fail("read " + topic + " up to its high watermarks: still missing" + missing());
+    }
+    std::unique_ptr<RdKafka::Message> message(consumer->consume(200));
+    if (message->err() == RdKafka::ERR__TIMED_OUT) continue;
+    ConsumedRecord record = ToRecord(*message);
+    auto range = ranges.find(record.partition);
+    if (range == ranges.end()) {
+      Fail("read " + topic + ": record of unexpected partition " +
+           std::to_string(record.partition));
+    }
+    // Offsets may have gaps (compaction): the next one to wait for follows the last one read.
+    range->second.next = record.offset + 1;
+    if (record.offset < range->second.end) records.push_back(std::move(record));
+  }
+  consumer->close();
+  SortByPartitionAndOffset(records);
   return records;
 }
 
