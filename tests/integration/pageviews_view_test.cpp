@@ -57,23 +57,6 @@ std::optional<ViewWindows> QueryView(uint16_t port, const std::string& key) {
   return windows;
 }
 
-// Value of the first sample of `name` whose labels include every `labels` pair; nullopt if none.
-std::optional<double> MetricValue(const std::string& metrics_text, const std::string& name,
-                                  const std::vector<std::string>& labels) {
-  std::istringstream lines(metrics_text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.rfind(name, 0) != 0) continue;
-    const char after = line.size() > name.size() ? line[name.size()] : '\0';
-    if (after != '{' && after != ' ') continue;
-    bool all = true;
-    for (const std::string& label : labels) all = all && line.find(label) != std::string::npos;
-    if (!all) continue;
-    return std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return std::nullopt;
-}
-
 std::string PageView(const std::string& user, int duration_ms, const std::string& ts) {
   return R"({"user":{"id":")" + user + R"("},"page":"/home","duration_ms":)" +
          std::to_string(duration_ms) + R"(,"ts":")" + ts + R"("})";

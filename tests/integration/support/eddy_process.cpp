@@ -41,6 +41,22 @@ HttpReply HttpGet(uint16_t port, const std::string& target) {
   }
 }
 
+std::optional<double> MetricValue(const std::string& metrics_text, const std::string& name,
+                                  const std::vector<std::string>& labels) {
+  std::istringstream lines(metrics_text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.rfind(name, 0) != 0) continue;
+    const char after = line.size() > name.size() ? line[name.size()] : '\0';
+    if (after != '{' && after != ' ') continue;
+    bool all = true;
+    for (const std::string& label : labels) all = all && line.find(label) != std::string::npos;
+    if (!all) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nullopt;
+}
+
 uint16_t FreePort() {
   asio::io_context io;
   asio::ip::tcp::acceptor acceptor(io,

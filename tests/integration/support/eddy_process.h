@@ -7,8 +7,10 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace eddy::testing {
 
@@ -19,6 +21,12 @@ struct HttpReply {
 
 // One blocking HTTP/1.1 GET to 127.0.0.1:port. status 0 when the connection failed.
 HttpReply HttpGet(uint16_t port, const std::string& target);
+
+// Value of the first sample of metric `name` in a Prometheus text exposition whose labels
+// include every `labels` entry (each written as it appears, e.g. `step="per_minute"`);
+// nullopt if there is none.
+std::optional<double> MetricValue(const std::string& metrics_text, const std::string& name,
+                                  const std::vector<std::string>& labels);
 
 // A free TCP port on 127.0.0.1 (bound and released; good enough for tests).
 uint16_t FreePort();

@@ -275,9 +275,11 @@ std::unique_ptr<RdKafka::KafkaConsumer> MakeConsumer(const std::string& group,
   return consumer;
 }
 
-std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t count,
-                                              std::chrono::milliseconds timeout) {
-  const int32_t partitions = PartitionCount(topic);
+namespace {
+
+// A consumer in a throw-away group, assigned every partition of `topic` from the beginning.
+std::unique_ptr<RdKafka::KafkaConsumer> ReaderFromBeginning(const std::string& topic,
+                                                            int32_t partitions) {
   auto consumer = MakeConsumer(UniqueName("eddy-test-reader"));
   PartitionList assignment;
   for (int32_t p = 0; p < partitions; ++p) {
@@ -286,6 +288,20 @@ std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t c
   if (const auto err = consumer->assign(assignment.Items()); err != RdKafka::ERR_NO_ERROR) {
     Fail("assign " + topic + ": " + RdKafka::err2str(err));
   }
+  return consumer;
+}
+
+void SortByPartitionAndOffset(std::vector<ConsumedRecord>& records) {
+  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
+  });
+}
+
+}  // namespace
+
+std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t count,
+                                              std::chrono::milliseconds timeout) {
+  auto consumer = ReaderFromBeginning(topic, PartitionCount(topic));
   std::vector<ConsumedRecord> records;
   const auto deadline = Clock::now() + timeout;
   while (records.size() < count) {
@@ -298,9 +314,7 @@ std::vector<ConsumedRecord> ReadFromBeginning(const std::string& topic, size_t c
     records.push_back(ToRecord(*message));
   }
   consumer->close();
-  std::stable_sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
-    return a.partition != b.partition ? a.partition < b.partition : a.offset < b.offset;
-  });
+  SortByPartitionAndOffset(records);
   return records;
 }
 
