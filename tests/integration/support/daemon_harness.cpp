@@ -16,18 +16,23 @@ int64_t HourADayAgoMs() {
   return now_ms / kHour * kHour - 24 * kHour;
 }
 
-Deployment::Deployment(std::string topologies)
+Deployment::Deployment(std::string topologies,
+                       std::vector<std::pair<std::string, std::string>> kafka_properties)
     : topologies_(std::move(topologies)),
+      kafka_properties_(std::move(kafka_properties)),
       group_(UniqueName("eddy-group")),
       state_dir_(MakeTempDir("eddy-state")),
       port_(FreePort()) {}
 
 std::string Deployment::ConfigYaml(const std::string& commit_interval) const {
+  std::string extra;
+  for (const auto& [name, value] : kafka_properties_) extra += "  " + name + ": " + value + "\n";
   return "kafka:\n"
          "  bootstrap.servers: " +
          KafkaBootstrap() + "\n  group.id: " + group_ +
          "\n"
-         "  session.timeout.ms: 6000\n"
+         "  session.timeout.ms: 6000\n" +
+         extra +
          "state:\n"
          "  dir: " +
          state_dir_ + "\n  commit_interval: " + commit_interval +

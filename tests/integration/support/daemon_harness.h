@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/eddy_process.h"
@@ -27,7 +28,9 @@ int64_t HourADayAgoMs();
 // change freely between runs (commit_interval here).
 class Deployment {
  public:
-  explicit Deployment(std::string topologies);
+  // `kafka_properties` are added to the kafka map (e.g. group.instance.id).
+  explicit Deployment(std::string topologies,
+                      std::vector<std::pair<std::string, std::string>> kafka_properties = {});
 
   // The whole config: kafka (test broker, this group, a 6 s session), state (this dir,
   // `commit_interval`), http (127.0.0.1, this port), logging at info, then the topologies.
@@ -39,6 +42,7 @@ class Deployment {
 
  private:
   const std::string topologies_;
+  const std::vector<std::pair<std::string, std::string>> kafka_properties_;
   const std::string group_;
   const std::string state_dir_;
   const uint16_t port_;
