@@ -76,8 +76,9 @@ TEST_CASE("a state database locked by another user", "[state][disk]") {
   TempDir dir;
   Result<std::unique_ptr<StateDb>> first = StateDb::Open(dir.path(), {});
   REQUIRE(first.ok());
-  // In one process RocksDB reports its own lock; another process gets EAGAIN on the LOCK
-  // file (covered by the CLI test of two eddy processes). Both read the same.
+  // In one process RocksDB reports its own lock ("lock hold by current process"); a second
+  // eddy process gets EAGAIN on the LOCK file (checked by hand with two `eddy run`, see
+  // docs/cli.md). Both map to the same message.
   CHECK(OpenError(dir.path())
             .starts_with("I/O error: cannot open the state database " + dir.path() +
                          "/db: it is locked by another process (is another eddy running with "
