@@ -131,6 +131,28 @@ std::string LineColumn(const SourceLocation& location) {
   return "line " + std::to_string(location.line) + ", column " + std::to_string(location.column);
 }
 
+// yaml-cpp's parser messages are terse; the common ones get a hint at the usual cause.
+std::string YamlHint(const std::string& message) {
+  static const std::vector<std::pair<std::string, std::string>> kHints = {
+      {"end of map flow not found", "a '{' at or before this point is not closed by '}'"},
+      {"end of sequence flow not found", "a '[' at or before this point is not closed by ']'"},
+      {"illegal map value",
+       "a 'key: value' where none is allowed; check this line's indentation against the lines "
+       "above"},
+      {"illegal tab when looking for indentation", "indent with spaces, not tabs"},
+      {"end of map not found",
+       "a quote or bracket left open, or a line indented less than its siblings"},
+      {"end of sequence not found",
+       "a quote or bracket left open, or a list item indented less than its siblings"},
+      {"unknown escape character", "in double quotes, write a backslash as \\\\"},
+      {"end of string not found", "a quote left open"},
+  };
+  for (const auto& [text, hint] : kHints) {
+    if (message.starts_with(text)) return " (" + hint + ")";
+  }
+  return "";
+}
+
 template <typename T>
 struct EnumOption {
   std::string name;
@@ -237,7 +259,7 @@ LoadResult Loader::Load(const std::string& text) {
   try {
     documents = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
-    Error(Loc(e.mark), "invalid YAML: " + e.msg);
+    Error(Loc(e.mark), "invalid YAML: " + e.msg + YamlHint(e.msg));
   } catch (const YAML::Exception& e) {
     Error({file_, 0, 0}, std::string("invalid YAML: ") + e.what());
   }
@@ -985,7 +1007,10 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
     } else {
       size_t j = 0;
       while (j < i && out.steps[j].name != step.from) ++j;
-      if (j == i) {
+      if (j == i && step.from == step.name) {
+        Error(from_locations[i], what + " reads from itself; a step reads from " + source_names +
+                                     " or a step above it, so steps never form a cycle");
+      } else if (j == i) {
         const bool later = std::any_of(out.steps.begin() + static_cast<long>(i), out.steps.end(),
                                        [&](const StepConfig& s) { return s.name == step.from; });
         Error(from_locations[i],

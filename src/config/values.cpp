@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
 #include <limits>
@@ -68,8 +69,15 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   while (digits < text.size() && IsDigit(text[digits])) ++digits;
   const std::string_view number = text.substr(0, digits);
   const std::string_view unit = text.substr(digits);
-  if (number.empty()) return DurationError(text, "");
+  if (number.empty()) {
+    if (text.starts_with('-')) return DurationError(text, "a duration cannot be negative");
+    if (text.starts_with('+')) return DurationError(text, "write it without a sign");
+    return DurationError(text, "");
+  }
   if (unit.empty()) return DurationError(text, "add a unit: ms, s, m, h or d");
+  if (unit.front() == ' ') {
+    return DurationError(text, "no space between the number and the unit");
+  }
 
   int64_t per_unit = 0;
   if (unit == "ms") {
@@ -87,6 +95,9 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   } else {
     bool letters = true;
     for (char c : unit) letters = letters && IsAlpha(c);
+    if (std::any_of(unit.begin(), unit.end(), IsDigit)) {
+      return DurationError(text, "one number and one unit only: e.g. 90s for 1m30s");
+    }
     return DurationError(
         text, letters ? "unknown unit " + Quote(unit) + "; units are ms, s, m, h, d" : "");
   }

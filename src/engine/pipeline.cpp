@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 namespace eddy::engine {
 
@@ -22,6 +23,7 @@ Pipeline::Pipeline(Source& source, state::StateDb& db,
       processing_latency_(metrics.processing_latency.Add({}, metrics::Metrics::LatencyBuckets())),
       commit_duration_(metrics.state_commit_duration.Add({}, metrics::Metrics::LatencyBuckets())),
       commits_(metrics.state_commits.Add({})),
+      state_write_errors_(metrics.state_write_errors.Add({})),
       assigned_gauge_(metrics.assigned_partitions.Add({})) {}
 
 Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
@@ -220,6 +222,39 @@ Status Pipeline::ProcessBuffered() {
   return Status::Ok();
 }
 
+std::string Pipeline::state_write_error() const {
+  std::lock_guard lock(state_error_mu_);
+  return state_write_error_;
+}
+
+// Retrying is safe because the batch is complete and idempotent (puts and deletes of whole
+// values) and RocksDB applies a batch atomically: a failed write left nothing behind. Nothing
+// else is staged or consumed meanwhile; the caller marks the state committed only after
+// success. Records keep their place in Kafka, so giving up loses nothing either.
+Status Pipeline::WriteWithRetry(state::WriteBatch& batch) {
+  Status written = db_.Write(batch);
+  if (written.ok()) return written;
+  const auto deadline = Clock::now() + options_.state_write_retry;
+  auto backoff = std::chrono::milliseconds(50);
+  while (!written.ok()) {
+    state_write_errors_.Increment();
+    {
+      std::lock_guard lock(state_error_mu_);
+      state_write_error_ = written.message();
+    }
+    spdlog::error("state commit failed, retrying: {}", written.message());
+    if (Clock::now() + backoff > deadline || stop_requested_.load()) return written;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
+    (void)db_.Resume();  // its failure shows in the next Write
+    written = db_.Write(batch);
+  }
+  std::lock_guard lock(state_error_mu_);
+  state_write_error_.clear();
+  spdlog::info("state commits succeed again");
+  return written;
+}
+
 Status Pipeline::Commit() {
   if (failed_) return Status::Internal("not committing after a processing failure");
   if (uncommitted_records_ == 0 && uncommitted_.empty() && !idle_advance_pending_) {
@@ -233,7 +268,7 @@ Status Pipeline::Commit() {
   // Outputs first, then the state and offsets that produced them: a crash in between
   // replays the inputs (outputs repeated), never the reverse (outputs lost).
   if (sink_ != nullptr) EDDY_RETURN_IF_ERROR(sink_->Flush(options_.sink_flush_timeout));
-  if (batch.Count() > 0) EDDY_RETURN_IF_ERROR(db_.Write(batch));
+  if (batch.Count() > 0) EDDY_RETURN_IF_ERROR(WriteWithRetry(batch));
   for (auto& topology : topologies_) topology->OnCommitted();
   const auto committed = Clock::now();
   commits_.Increment();

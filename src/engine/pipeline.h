@@ -17,6 +17,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct PipelineOptions {
   // Input alignment (Topology::aligns_inputs): a partition with this many records buffered
   // is paused until its buffer drains to half.
   size_t max_buffered_per_partition = 20'000;
+  // A commit whose RocksDB write fails (disk full, I/O error) is retried with backoff for this
+  // long — processing waits, readiness is false — before processing stops with the error.
+  std::chrono::milliseconds state_write_retry{30'000};
 };
 
 class Pipeline final : public SourceListener {
@@ -63,6 +67,9 @@ class Pipeline final : public SourceListener {
   // True once the source has assigned partitions (possibly none) at least once.
   bool assignment_received() const { return assignment_received_.load(); }
   int assigned_partitions() const { return assigned_partitions_.load(); }
+  // While a commit's RocksDB write is failing (and being retried): why; else empty.
+  // Thread-safe (read by the HTTP threads for /readyz).
+  std::string state_write_error() const;
 
   // SourceListener (called from inside Source::Poll on the processing thread).
   Status OnPartitionsAssigned(std::vector<PartitionStart>& partitions) override;
@@ -70,6 +77,8 @@ class Pipeline final : public SourceListener {
 
  private:
   Status Commit();
+  // db_.Write, retried with backoff for options_.state_write_retry while it fails.
+  Status WriteWithRetry(state::WriteBatch& batch);
   void RefreshLag();
   static bool ReadsTopic(const Topology& topology, const std::string& topic);
   // Table loading (see the header comment).
@@ -92,7 +101,11 @@ class Pipeline final : public SourceListener {
   prometheus::Histogram& processing_latency_;
   prometheus::Histogram& commit_duration_;
   prometheus::Counter& commits_;
+  prometheus::Counter& state_write_errors_;
   prometheus::Gauge& assigned_gauge_;
+
+  mutable std::mutex state_error_mu_;
+  std::string state_write_error_;  // guarded by state_error_mu_
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> assignment_received_{false};

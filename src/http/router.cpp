@@ -1,6 +1,7 @@
 // Router: method + path-pattern matching. Patterns are split once at Add; each request path
 // is split on '/' and every segment percent-decoded before comparing, so "%2F" inside a key
 // never creates a segment boundary.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -45,7 +46,8 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 
 }  // namespace
 
-void Router::Add(std::string method, std::string pattern, Handler handler) {
+void Router::Add(std::string method, std::string pattern, Handler handler,
+                 std::vector<std::string> query_params) {
   if (pattern.empty() || pattern.front() != '/') BadPattern(pattern, "must start with '/'");
   if (!handler) BadPattern(pattern, "empty handler");
   Route route;
@@ -56,6 +58,7 @@ void Router::Add(std::string method, std::string pattern, Handler handler) {
     route.segments.emplace_back(segment);
   }
   route.handler = std::move(handler);
+  route.query_params = std::move(query_params);
   routes_.push_back(std::move(route));
 }
 
@@ -81,15 +84,31 @@ Response Router::Dispatch(Request& request) const {
     return true;
   };
 
+  // Runs a matched route, unless the request carries a query parameter it does not know.
+  auto call = [&](const Route& route) {
+    for (const auto& [name, value] : request.query) {
+      if (std::find(route.query_params.begin(), route.query_params.end(), name) !=
+          route.query_params.end()) {
+        continue;
+      }
+      std::string known;
+      for (const std::string& param : route.query_params) {
+        known += (known.empty() ? "" : ", ") + param;
+      }
+      return Response::Error(
+          400, "unknown query parameter '" + name + "' for " + PercentDecode(raw_path) +
+                   (known.empty() ? "; this endpoint takes none" : "; it takes: " + known));
+    }
+    request.params.clear();
+    matches(route, &request.params);
+    return route.handler(request);
+  };
+
   const Route* head_fallback = nullptr;  // GET route serving a HEAD request
   std::vector<std::string> allowed;      // methods of routes whose path matches
   for (const Route& route : routes_) {
     if (!matches(route, nullptr)) continue;
-    if (route.method == request.method) {
-      request.params.clear();
-      matches(route, &request.params);
-      return route.handler(request);
-    }
+    if (route.method == request.method) return call(route);
     if (request.method == "HEAD" && route.method == "GET" && head_fallback == nullptr) {
       head_fallback = &route;
     }
@@ -97,11 +116,7 @@ Response Router::Dispatch(Request& request) const {
     for (const std::string& method : allowed) seen = seen || method == route.method;
     if (!seen) allowed.push_back(route.method);
   }
-  if (head_fallback != nullptr) {
-    request.params.clear();
-    matches(*head_fallback, &request.params);
-    return head_fallback->handler(request);
-  }
+  if (head_fallback != nullptr) return call(*head_fallback);
   if (allowed.empty()) {
     return Response::Error(404, "no such endpoint: " + PercentDecode(raw_path));
   }

@@ -17,10 +17,13 @@
 // touching any socket, close the acceptor and every registered session. Handlers still
 // queued never run; they (and the sessions they own) are destroyed with the io_context.
 //
-// Per-connection limits: a request (headers and body) must arrive within idle_timeout, which
-// is also the keep-alive idle time; a response must be written within idle_timeout; headers
-// are limited to kHeaderLimit bytes (431) and bodies to max_body_bytes (413). After any error
-// response the connection is closed.
+// Per-connection limits (ServerOptions): the first byte of each request must arrive within
+// idle_timeout (the keep-alive idle time), the rest of it within request_timeout of that first
+// byte, and a response must be written within write_timeout; otherwise the connection is
+// closed without an answer. Request line and headers are limited to max_header_bytes (431), the
+// target to max_target_bytes (414), bodies to max_body_bytes (413); HTTP versions other than
+// 1.0 and 1.1 get 505. After any error response the connection is closed. Connections beyond
+// max_connections get a 503 and are closed.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -31,6 +34,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
@@ -63,12 +67,13 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 
-constexpr size_t kHeaderLimit = 16 * 1024;
 // After a response that closes the connection we stop sending and read (and discard) what the
 // client still sends for up to this long before closing: closing a socket with unread input
 // makes the kernel send RST, which can destroy the response (e.g. a 413) before the client
 // reads it.
 constexpr std::chrono::seconds kDrainTimeout{2};
+// Bytes read while waiting for a request to start; the parser reads the rest.
+constexpr size_t kFirstReadBytes = 4096;
 
 class Session;
 
@@ -122,11 +127,23 @@ class Session : public std::enable_shared_from_this<Session> {
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
-  // Registers the session and starts reading on its strand.
+  // Registers the session and starts reading on its strand; past max_connections, answers
+  // 503 instead and closes.
   void Start() {
+    bool over_limit = false;
     {
       std::lock_guard lock(state_.mu);
+      over_limit = state_.sessions.size() >= state_.options.max_connections;
       state_.sessions.emplace(this, weak_from_this());
+    }
+    if (over_limit) {
+      asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+        self->Reply(Response::Error(503, "too many connections (at most " +
+                                             std::to_string(self->state_.options.max_connections) +
+                                             "); try again later"),
+                    11, /*keep_alive=*/false, /*head=*/false);
+      });
+      return;
     }
     asio::dispatch(stream_.get_executor(),
                    beast::bind_front_handler(&Session::DoRead, shared_from_this()));
@@ -140,29 +157,56 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Waits (up to idle_timeout) for the first byte of the next request, unless a pipelined
+  // request has already arrived.
   void DoRead() {
     parser_.emplace();
-    parser_->header_limit(kHeaderLimit);
+    parser_->header_limit(static_cast<std::uint32_t>(state_.options.max_header_bytes));
     parser_->body_limit(static_cast<std::uint64_t>(state_.options.max_body_bytes));
+    if (buffer_.size() > 0) return ReadRequest();
     stream_.expires_after(state_.options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            beast::bind_front_handler(&Session::OnFirstBytes, shared_from_this()));
+  }
+
+  void OnFirstBytes(beast::error_code ec, size_t bytes) {
+    if (ec) return;  // closed, idle timeout, or aborted by Stop: the session ends
+    buffer_.commit(bytes);
+    ReadRequest();
+  }
+
+  // The rest of the request must arrive within request_timeout.
+  void ReadRequest() {
+    stream_.expires_after(state_.options.request_timeout);
     bhttp::async_read(stream_, buffer_, *parser_,
                       beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t /*bytes*/) {
+    const ServerOptions& options = state_.options;
     if (ec == bhttp::error::body_limit) {
-      return Reply(
-          Response::Error(413, "request body larger than " +
-                                   std::to_string(state_.options.max_body_bytes) + " bytes"),
-          parser_->get().version(), /*keep_alive=*/false, /*head=*/false);
+      return Reply(Response::Error(413, "request body larger than " +
+                                            std::to_string(options.max_body_bytes) + " bytes"),
+                   parser_->get().version(), /*keep_alive=*/false, /*head=*/false);
     }
     if (ec == bhttp::error::header_limit) {
+      // The parser stopped inside the request line (it has no method yet): the target is
+      // what is too long.
+      if (parser_->get().method_string().empty()) {
+        return Reply(Response::Error(414, "request target longer than " +
+                                              std::to_string(options.max_target_bytes) + " bytes"),
+                     11, false, false);
+      }
       return Reply(Response::Error(431, "request headers larger than " +
-                                            std::to_string(kHeaderLimit) + " bytes"),
+                                            std::to_string(options.max_header_bytes) + " bytes"),
                    11, false, false);
     }
     if (ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message) {
       return;  // the client closed (between requests, or mid-request): nobody to answer
+    }
+    if (ec == bhttp::error::bad_version && RequestLineNamesHttpVersion()) {
+      return Reply(Response::Error(505, "HTTP version not supported; use HTTP/1.1 or HTTP/1.0"), 11,
+                   false, false);
     }
     if (ec && ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category()) {
       return Reply(Response::Error(400, "malformed HTTP request: " + ec.message()), 11, false,
@@ -172,8 +216,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
     bhttp::request<bhttp::string_body>& message = parser_->get();
     const unsigned version = message.version();
-    const bool keep_alive = message.keep_alive();
     const bool head = message.method() == bhttp::verb::head;
+    if (message.target().size() > options.max_target_bytes) {
+      return Reply(Response::Error(414, "request target longer than " +
+                                            std::to_string(options.max_target_bytes) + " bytes"),
+                   version, false, head);
+    }
+    const bool keep_alive = message.keep_alive();
     Result<Request> request =
         ParseRequest(std::string(message.method_string()), std::string(message.target()),
                      std::move(message.body()));
@@ -181,6 +230,19 @@ class Session : public std::enable_shared_from_this<Session> {
       return Reply(Response::Error(400, request.status().message()), version, false, head);
     }
     Reply(CallRouter(state_.router, *request), version, keep_alive, head);
+  }
+
+  // True if the unparsed request line ends in "HTTP/<digit>" (a version the parser refused,
+  // such as HTTP/2.0), rather than in something that is not HTTP at all.
+  bool RequestLineNamesHttpVersion() const {
+    const auto* data = static_cast<const char*>(buffer_.data().data());
+    const std::string_view received(data, buffer_.size());
+    const std::string_view line = received.substr(0, received.find("\r\n"));
+    const size_t space = line.rfind(' ');
+    if (space == std::string_view::npos) return false;
+    const std::string_view version = line.substr(space + 1);
+    return version.size() > 5 && version.starts_with("HTTP/") && version[5] >= '0' &&
+           version[5] <= '9';
   }
 
   void Reply(Response response, unsigned version, bool keep_alive, bool head) {
@@ -200,7 +262,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!head) response_.body() = std::move(response.body);
     }
     response_.keep_alive(keep_alive);
-    stream_.expires_after(state_.options.idle_timeout);
+    stream_.expires_after(state_.options.write_timeout);
     bhttp::async_write(
         stream_, response_,
         beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));
@@ -260,8 +322,13 @@ class Server::Impl {
       return Status::InvalidArgument("HTTP io_threads must be at least 1, got " +
                                      std::to_string(options.io_threads));
     }
-    if (options.idle_timeout.count() <= 0) {
-      return Status::InvalidArgument("HTTP idle_timeout must be positive");
+    if (options.idle_timeout.count() <= 0 || options.request_timeout.count() <= 0 ||
+        options.write_timeout.count() <= 0) {
+      return Status::InvalidArgument("HTTP idle, request and write timeouts must be positive");
+    }
+    if (options.max_connections < 1 || options.max_header_bytes < 1 ||
+        options.max_target_bytes < 1) {
+      return Status::InvalidArgument("HTTP connection and header limits must be positive");
     }
     const std::string where = DescribeEndpoint(options.address, options.port);
     beast::error_code ec;

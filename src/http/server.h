@@ -71,8 +71,11 @@ using Handler = std::function<Response(const Request&)>;
 class Router {
  public:
   // The pattern must start with '/' and have no empty segments and no empty "{}" names; a
-  // bad pattern is a programming error and aborts.
-  void Add(std::string method, std::string pattern, Handler handler);
+  // bad pattern is a programming error and aborts. `query_params` are the query parameters
+  // the route understands: a request with any other gets a 400 naming it, rather than an
+  // answer that silently ignored what the client asked for.
+  void Add(std::string method, std::string pattern, Handler handler,
+           std::vector<std::string> query_params = {});
   // Matches request.method and request.target; fills request.params on match and calls the
   // handler (whose exceptions propagate: the server catches them).
   Response Dispatch(Request& request) const;
@@ -82,18 +85,30 @@ class Router {
     std::string method;
     std::vector<std::string> segments;  // literal, or "{name}"
     Handler handler;
+    std::vector<std::string> query_params;
   };
   std::vector<Route> routes_;
 };
 
+// Limits that keep one client from holding the server's memory, sockets or time. Every
+// request over a limit gets a JSON error response and its connection is closed; a client too
+// slow to send its request or to read its response is disconnected without one.
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: pick a free port (see Server::port())
   int io_threads = 1;
-  size_t max_body_bytes = 1 << 20;  // larger request bodies get 413
-  // A connection closes when a whole request (or writing a response) takes longer than this,
-  // including the wait for the next request on a keep-alive connection.
+  size_t max_body_bytes = 1 << 20;      // larger request bodies get 413
+  size_t max_header_bytes = 16 * 1024;  // request line + headers; larger get 431
+  size_t max_target_bytes = 8 * 1024;   // the request target (path + query); longer get 414
+  size_t max_connections = 1024;        // further connections get 503 and are closed
+  // How long a connection may wait for the first byte of a request (the keep-alive idle time,
+  // and the time a new connection has to start its first request).
   std::chrono::milliseconds idle_timeout{60'000};
+  // From the first byte of a request to its last (headers and body): a client trickling its
+  // headers in (slowloris) is disconnected after this long.
+  std::chrono::milliseconds request_timeout{10'000};
+  // To write one response: a client that does not read it is disconnected after this long.
+  std::chrono::milliseconds write_timeout{30'000};
 };
 
 class Server {

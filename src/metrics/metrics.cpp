@@ -51,6 +51,11 @@ Metrics::Metrics()
                                 .Name("eddy_state_commit_duration_seconds")
                                 .Help("Duration of one atomic RocksDB commit")
                                 .Register(*registry_)),
+      state_write_errors(prometheus::BuildCounter()
+                             .Name("eddy_state_write_errors_total")
+                             .Help("Failed RocksDB writes of state and offsets (disk full, "
+                                   "I/O error); each failed retry counts")
+                             .Register(*registry_)),
       kafka_errors(prometheus::BuildCounter()
                        .Name("eddy_kafka_errors_total")
                        .Help("Errors reported by the Kafka client, by librdkafka error name")
@@ -71,6 +76,7 @@ Metrics::Metrics()
   build_info.Add({{"version", EDDY_VERSION}}).Set(1);
   assigned_partitions.Add({}).Set(0);
   state_commits.Add({});
+  state_write_errors.Add({});
 }
 
 std::string Metrics::SerializeText() const {

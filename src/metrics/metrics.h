@@ -59,6 +59,8 @@ class Metrics {
   // RocksDB commits of state + offsets, and how long each took. {}
   prometheus::Family<prometheus::Counter>& state_commits;
   prometheus::Family<prometheus::Histogram>& state_commit_duration;
+  // Failed RocksDB writes of a commit (each retry that fails counts once). {}
+  prometheus::Family<prometheus::Counter>& state_write_errors;
   // Errors reported by the Kafka client (librdkafka error name). {error}
   prometheus::Family<prometheus::Counter>& kafka_errors;
   // Records a Kafka sink delivered: acknowledged by the broker (acks=all). {topic}

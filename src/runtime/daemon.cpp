@@ -211,12 +211,14 @@ http::Router BuildRouter(Daemon::Parts& parts) {
   router.Add("GET", "/readyz", [&parts](const http::Request&) {
     std::vector<std::string> reasons;
     if (parts.stopping.load()) reasons.emplace_back("shutting down");
+    const std::string write_error = parts.pipeline->state_write_error();
+    if (!write_error.empty()) reasons.push_back("state writes failing: " + write_error);
     if (!parts.pipeline->assignment_received()) {
       reasons.emplace_back("waiting for the consumer group to assign partitions");
     }
     JsonWriter json;
     json.BeginObject().Key("ready").Bool(reasons.empty());
-    json.Key("state").String("open");
+    json.Key("state").String(write_error.empty() ? "open" : "write_failing");
     json.Key("assigned_partitions").Int(parts.pipeline->assigned_partitions());
     json.Key("reasons").BeginArray();
     for (const std::string& reason : reasons) json.String(reason);

@@ -20,6 +20,34 @@ Status FromRocks(const rocksdb::Status& status, std::string_view what) {
   return Status::IoError(std::string(what) + ": " + status.ToString());
 }
 
+// Why RocksDB could not open `path`, in words an operator can act on, keeping RocksDB's
+// own text at the end for the details.
+Status OpenError(const rocksdb::Status& status, const std::string& path) {
+  const std::string raw = status.ToString();
+  std::string cause;
+  if (raw.find("LOCK") != std::string::npos &&
+      (raw.find("temporarily unavailable") != std::string::npos ||
+       raw.find("lock hold") != std::string::npos)) {
+    cause = "it is locked by another process (is another eddy running with the same state.dir?)";
+  } else if (status.IsCorruption()) {
+    cause =
+        "it is corrupt; restore state.dir from a backup, or move it away to start with empty "
+        "state";
+  } else if (status.IsNoSpace() || raw.find("No space left") != std::string::npos) {
+    cause = "no space left on the device";
+  } else if (raw.find("Read-only file system") != std::string::npos) {
+    cause = "the file system is read-only";
+  } else if (raw.find("Permission denied") != std::string::npos) {
+    cause = "permission denied (eddy needs to read and write state.dir)";
+  } else if (raw.find("not a directory") != std::string::npos) {
+    cause = "it exists but is not a directory";
+  } else {
+    cause = "RocksDB error";
+  }
+  return Status::IoError("cannot open the state database " + path + ": " + cause + " (" + raw +
+                         ")");
+}
+
 rocksdb::Slice ToSlice(std::string_view bytes) {
   return {bytes.data(), bytes.size()};
 }
@@ -82,8 +110,12 @@ class StateDb::RetentionFilter final : public rocksdb::CompactionFilter {
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOptions options) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
-  if (error)
-    return Status::IoError("cannot create state directory " + dir + ": " + error.message());
+  if (error) {
+    return Status::IoError("cannot create the state directory " + dir + ": " + error.message() +
+                           (error == std::errc::not_a_directory
+                                ? " (a file is in the way of the state directory path)"
+                                : ""));
+  }
 
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
@@ -104,7 +136,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   const std::string path = (std::filesystem::path(dir) / "db").string();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status status = rocksdb::DB::Open(db_options, path, &raw);
-  if (!status.ok()) return FromRocks(status, "cannot open RocksDB at " + path);
+  if (!status.ok()) return OpenError(status, path);
   return std::unique_ptr<StateDb>(
       new StateDb(std::unique_ptr<rocksdb::DB>(raw), std::move(filter), path, options));
 }
@@ -120,7 +152,7 @@ StateDb::~StateDb() {
 Status StateDb::Write(WriteBatch& batch) {
   rocksdb::WriteOptions write_options;
   write_options.sync = options_.sync_writes;
-  return FromRocks(db_->Write(write_options, &batch.rep()), "RocksDB write");
+  return FromRocks(db_->Write(write_options, &batch.rep()), "RocksDB write to " + path_);
 }
 
 Result<std::optional<std::string>> StateDb::Get(std::string_view key) const {
@@ -158,6 +190,10 @@ uint64_t StateDb::EstimatedKeys() const {
   uint64_t keys = 0;
   db_->GetIntProperty("rocksdb.estimate-num-keys", &keys);
   return keys;
+}
+
+Status StateDb::Resume() {
+  return FromRocks(db_->Resume(), "RocksDB resume");
 }
 
 Status StateDb::Flush() {

@@ -71,6 +71,9 @@ class StateDb {
   Status ScanPrefix(
       std::string_view prefix,
       const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+  // After a failed Write (disk full, I/O error) RocksDB refuses further writes until it
+  // recovers; this asks it to, e.g. once space is free again. Ok if there was nothing to do.
+  Status Resume();
   // Flushes memtables to SST files (used at shutdown so the next start replays no WAL).
   Status Flush();
   // Flushes, then compacts the whole key space (runs the retention purge everywhere now).

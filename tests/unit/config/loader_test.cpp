@@ -2,7 +2,9 @@
 // the expected diagnostics (message, line and column).
 #include "config/loader.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -494,9 +496,15 @@ TEST_CASE("a bad value from the environment says where it came from", "[config][
 
 TEST_CASE("a YAML syntax error is reported at yaml-cpp's mark, 1-based", "[config][loader]") {
   CHECK(Errors("kafka: {bootstrap.servers: b, group.id: g\nstate: {dir: /s}\n") ==
-        std::vector<std::string>{Line("2:6", "invalid YAML: end of map flow not found")});
+        std::vector<std::string>{
+            Line("2:6",
+                 "invalid YAML: end of map flow not found (a '{' at or before this point is not "
+                 "closed by '}')")});
   CHECK(Errors("kafka:\n  a: 1\n b: 2\n") ==
-        std::vector<std::string>{Line("3:2", "invalid YAML: end of map not found")});
+        std::vector<std::string>{
+            Line("3:2",
+                 "invalid YAML: end of map not found (a quote or bracket left open, or a line "
+                 "indented less than its siblings)")});
 }
 
 TEST_CASE("aggregate functions and their fields", "[config][loader]") {
@@ -884,6 +892,45 @@ TEST_CASE("golden error files", "[config][loader]") {
     for (const Diagnostic& d : result.errors) actual.push_back(d.ToString());
     INFO(name);
     CHECK(actual == expected);
+  }
+}
+
+// Data-driven: every tests/data/config/corpus/NN-name.yaml is a config with one kind of
+// mistake (its first comment line says which); loading it must produce exactly the lines of
+// NN-name.errors. Lines about Kafka properties come from `eddy validate`'s librdkafka check,
+// not from the loader: they are compared by the CLI test (tests/unit/runtime/cli_test.cpp),
+// which also checks that `eddy validate` exits 3 on each file.
+TEST_CASE("bad configuration corpus: every file fails with exactly its errors",
+          "[config][loader][corpus]") {
+  const std::filesystem::path dir = std::filesystem::path(EDDY_TEST_DATA_DIR) / "config/corpus";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 30);
+  for (const std::filesystem::path& file : files) {
+    std::ifstream errors_file(std::filesystem::path(file).replace_extension(".errors"));
+    INFO(file.filename().string());
+    REQUIRE(errors_file);
+    std::vector<std::string> expected;
+    for (std::string line; std::getline(errors_file, line);) {
+      if (!line.empty() && line.find(": error: kafka property '") == std::string::npos) {
+        expected.push_back(line);
+      }
+    }
+    const LoadResult result = LoadFile(file.string(), NoEnv());
+    std::vector<std::string> actual;
+    for (const Diagnostic& d : result.errors) {
+      std::string line = d.ToString();
+      // Messages name the file as given; the .errors files name it without its directory.
+      if (line.starts_with(dir.string() + "/")) line.erase(0, dir.string().size() + 1);
+      actual.push_back(std::move(line));
+    }
+    CHECK(actual == expected);
+    CHECK(result.config.has_value() == actual.empty());
+    // Every error has a position.
+    for (const Diagnostic& d : result.errors) CHECK(d.location.line > 0);
   }
 }
 

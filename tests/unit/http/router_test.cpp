@@ -47,7 +47,7 @@ TEST_CASE("Router binds {name} segments percent-decoded", "[http][router]") {
   CHECK(Dispatch(router, "GET", "/v1/views/v/keys/a%2Fb").body == "get view=v key=a/b");
   CHECK(Dispatch(router, "GET", "/v1/views/x%20y/keys/%C3%A9").body == "get view=x y key=\xC3\xA9");
   CHECK(Dispatch(router, "GET", "/v1/views/v/keys/a+b").body == "get view=v key=a+b");
-  CHECK(Dispatch(router, "GET", "/v1/views/v/keys/k?x=1").body == "get view=v key=k");
+  CHECK(Dispatch(router, "GET", "/v1/views/v/keys/k?").body == "get view=v key=k");
   CHECK(Dispatch(router, "DELETE", "/v1/views/v/keys/k").body == "delete view=v key=k");
 }
 
@@ -108,6 +108,32 @@ TEST_CASE("Router: the first matching route wins", "[http][router]") {
   router.Add("GET", "/v1/views/{view}", Echo("one"));
   CHECK(Dispatch(router, "GET", "/v1/views/_all").body == "all");
   CHECK(Dispatch(router, "GET", "/v1/views/other").body == "one view=other");
+}
+
+TEST_CASE("Router rejects query parameters a route does not take", "[http][router]") {
+  Router router;
+  router.Add("GET", "/plain", [](const Request&) { return Response::Text(200, "plain"); });
+  router.Add("GET", "/paged",
+             [](const Request& request) {
+               return Response::Text(200, "limit=" + std::string(request.QueryValue("limit")));
+             },
+             {"limit", "from"});
+  Response unknown = Dispatch(router, "GET", "/plain?x=1");
+  CHECK(unknown.status == 400);
+  CHECK(unknown.body ==
+        R"({"error":{"code":400,"message":"unknown query parameter 'x' for /plain; this endpoint )"
+        R"(takes none"}})");
+  CHECK(Dispatch(router, "HEAD", "/plain?x").status == 400);
+  Response other = Dispatch(router, "GET", "/paged?limit=5&frm=3");
+  CHECK(other.status == 400);
+  CHECK(other.body ==
+        R"({"error":{"code":400,"message":"unknown query parameter 'frm' for /paged; it takes: )"
+        R"(limit, from"}})");
+  CHECK(Dispatch(router, "GET", "/paged?limit=5&from=3").body == "limit=5");
+  CHECK(Dispatch(router, "GET", "/plain?").body == "plain");  // an empty query is no parameter
+  // 404 and 405 take precedence: the path and method are checked first.
+  CHECK(Dispatch(router, "GET", "/nope?x=1").status == 404);
+  CHECK(Dispatch(router, "POST", "/plain?x=1").status == 405);
 }
 
 TEST_CASE("Router lets handler exceptions through", "[http][router]") {

@@ -27,11 +27,14 @@ Router TestRouter() {
     return Response::Json(200, std::string(R"({"view":")") + JsonEscape(request.Param("view")) +
                                    R"(","key":")" + JsonEscape(request.Param("key")) + R"("})");
   });
-  router.Add("GET", "/query", [](const Request& request) {
-    std::string body;
-    for (const auto& [name, value] : request.query) body += "[" + name + "=" + value + "]";
-    return Response::Text(200, body);
-  });
+  router.Add("GET", "/query",
+             [](const Request& request) {
+               std::string body;
+               for (const auto& [name, value] : request.query)
+                 body += "[" + name + "=" + value + "]";
+               return Response::Text(200, body);
+             },
+             {"a", "b", "flag", "n"});
   router.Add("POST", "/echo", [](const Request& request) {
     return Response::Text(200, request.method + ":" + request.body);
   });
@@ -303,6 +306,7 @@ TEST_CASE("Idle connections do not hold threads", "[http][server]") {
 TEST_CASE("Server closes connections idle longer than idle_timeout", "[http][server]") {
   ServerOptions options;
   options.idle_timeout = std::chrono::milliseconds(200);
+  options.request_timeout = std::chrono::milliseconds(200);
   auto server = StartServer(options);
   io_context ioc;
   TestClient client(ioc, server->port());

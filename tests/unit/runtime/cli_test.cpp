@@ -142,3 +142,33 @@ TEST_CASE("eddy validate on a missing file", "[cli]") {
   CHECK(result.exit_code == 3);
   CHECK_THAT(result.err, Catch::Contains("/nonexistent/eddy.yaml"));
 }
+
+// The bad-configuration corpus (tests/data/config/corpus, see tests/unit/config/loader_test.cpp)
+// through `eddy validate`: exit 3, exactly the expected lines on stderr, then the count.
+TEST_CASE("eddy validate rejects every file of the bad configuration corpus", "[cli][corpus]") {
+  const std::filesystem::path dir = std::filesystem::path(EDDY_TEST_DATA_DIR) / "config/corpus";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 30);
+  for (const std::filesystem::path& file : files) {
+    INFO(file.filename().string());
+    std::string expected;
+    size_t count = 0;
+    std::istringstream errors(ReadAll(std::filesystem::path(file).replace_extension(".errors")));
+    for (std::string line; std::getline(errors, line);) {
+      if (line.empty()) continue;
+      expected += dir.string() + "/" + line + "\n";
+      ++count;
+    }
+    REQUIRE(count > 0);
+    expected +=
+        file.string() + ": " + std::to_string(count) + (count == 1 ? " error\n" : " errors\n");
+    CliResult result = RunCli({"validate", file.string()});
+    CHECK(result.exit_code == 3);
+    CHECK(result.out.empty());
+    CHECK(result.err == expected);
+  }
+}
