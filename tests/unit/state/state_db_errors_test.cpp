@@ -160,8 +160,14 @@ TEST_CASE("disk full while running: acknowledged writes survive, whole, after sp
   INFO("child: " << (WIFSIGNALED(wait_status)
                          ? "signal " + std::to_string(WTERMSIG(wait_status))
                          : "exit " + std::to_string(WEXITSTATUS(wait_status))));
-  REQUIRE(reports.find("No space left on device") != std::string::npos);
-  REQUIRE(reports.find(state_dir + "/db") != std::string::npos);
+  // Either the write reports the full disk, naming the database, or Debian's RocksDB 7.8
+  // (built with assertions) aborts the process first (docs/cli.md, troubleshooting): a
+  // crash, which must not cost any acknowledged write either.
+  const bool aborted = WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGABRT;
+  if (!aborted) {
+    REQUIRE(reports.find("No space left on device") != std::string::npos);
+    REQUIRE(reports.find(state_dir + "/db") != std::string::npos);
+  }
   int acknowledged = 0;
   while (reports.find("ok " + std::to_string(acknowledged) + "\n") != std::string::npos) {
     ++acknowledged;
@@ -179,12 +185,13 @@ TEST_CASE("disk full while running: acknowledged writes survive, whole, after sp
     CHECK((*k)->size() == value.size());
     CHECK(**n == std::to_string(i));
   }
-  // The failed batch is absent as a whole (neither of its two keys).
-  for (const char* prefix : {"k", "n"}) {
-    Result<std::optional<std::string>> after = (*db)->Get(prefix + std::to_string(acknowledged));
-    REQUIRE(after.ok());
-    CHECK_FALSE(after->has_value());
-  }
+  // The unacknowledged batch is whole or absent, never half there. (After an abort it may
+  // have reached the log before the process died.)
+  Result<std::optional<std::string>> k_after = (*db)->Get("k" + std::to_string(acknowledged));
+  Result<std::optional<std::string>> n_after = (*db)->Get("n" + std::to_string(acknowledged));
+  REQUIRE((k_after.ok() && n_after.ok()));
+  CHECK(k_after->has_value() == n_after->has_value());
+  if (!aborted) CHECK_FALSE(k_after->has_value());
   // And it takes writes again.
   WriteBatch batch;
   batch.Put("after", "recovery");
