@@ -158,7 +158,9 @@ Status ReliableSink::DeadLetter(SinkRecord record, const Status& error) {
   letter.topic = route->second.dead_letter_topic;
   letter.key = std::move(record.key);
   letter.value = std::move(record.value);
-  letter.timestamp_ms = record.timestamp_ms;
+  // Stamped by the producer when sent (0): the original timestamp may be why the record was
+  // refused (INVALID_TIMESTAMP), and librdkafka's delivery report does not carry it anyway.
+  letter.timestamp_ms = 0;
   // A late record already says why it was written (eddy.reason=late): what counts now is
   // why it is a dead letter.
   for (auto& header : record.headers) {
@@ -170,6 +172,9 @@ Status ReliableSink::DeadLetter(SinkRecord record, const Status& error) {
   letter.headers.emplace_back("eddy.error", error.message());
   letter.headers.emplace_back("eddy.topology", route->second.topology);
   letter.headers.emplace_back("eddy.sink.topic", record.topic);
+  if (record.timestamp_ms > 0) {
+    letter.headers.emplace_back("eddy.sink.timestamp_ms", std::to_string(record.timestamp_ms));
+  }
   sent_since_flush_.insert(letter.topic);
   bool transient = false;
   if (Status sent = SendWithRetries(letter, transient); !sent.ok()) {

@@ -6,11 +6,16 @@
 //   failed (Sink::TakeFailed), are tried again after a delay: RetryPolicy, exponential with
 //   jitter, up to `attempts` tries in all. A record the broker refuses for what it is
 //   (kInvalidArgument: too large, timestamp out of range) is not retried: no try can change
-//   the answer. A Flush that fails without naming records (a timeout: records still in
+//   the answer. Note that the broker refuses the whole batch (of one partition) that held
+//   such a record, and librdkafka 2.0.2 reports every record of it with the same error, so
+//   records that merely shared the batch are dead-lettered too (docs/error-handling.md).
+//   A Flush that fails without naming records (a timeout: records still in
 //   flight) is itself retried the same way.
 // - Dead letters. A record that still cannot be delivered goes to the dead_letters topic of
-//   the topology that writes its topic, with headers eddy.reason=delivery_failed, eddy.error,
-//   eddy.topology and eddy.sink.topic (the topic it was meant for), and is counted in
+//   the topology that writes its topic — key and value as they were, stamped with the time it
+//   is dead-lettered — with headers eddy.reason=delivery_failed, eddy.error, eddy.topology,
+//   eddy.sink.topic (the topic it was meant for) and eddy.sink.timestamp_ms (its timestamp,
+//   when the inner sink reports it; KafkaSink cannot), and is counted in
 //   eddy_dead_letter_records_total{topology, reason="delivery_failed"}. Flush succeeds once
 //   the dead letter is acknowledged, so the pipeline commits past the record: nothing is lost,
 //   it is in the dead-letter topic. Without a dead_letters topic, or when the dead letter

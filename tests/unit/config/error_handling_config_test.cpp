@@ -92,24 +92,30 @@ TEST_CASE("bad error-handling settings are reported where they are written",
         std::vector<std::string>{
             Line("4:13", "delivery attempts: expected a number of attempts from 1 to 100; got '0'"),
             Line("5:12", "delivery backoff: expected a duration greater than 0; got '0s'"),
-            Line("6:3", "unknown key 'retries' in delivery; valid keys: attempts, backoff, "
-                        "max_backoff, circuit_breaker"),
-            Line("7:31", "circuit_breaker failures: expected a number of failures from 1 to "
-                         "1000000; got '-1'"),
-            Line("7:45", "circuit_breaker cooldown: expected a duration like 500ms, 10s, 5m; "
-                         "got 'soon'"),
-            Line("10:42", "source max_value_bytes: expected a number of bytes from 1 to "
-                          "9223372036854775807; got '0'"),
+            Line("6:3",
+                 "unknown key 'retries' in delivery; valid keys: attempts, backoff, "
+                 "max_backoff, circuit_breaker"),
+            Line("7:31",
+                 "circuit_breaker failures: expected a number of failures from 1 to "
+                 "1000000; got '-1'"),
+            Line("7:45",
+                 "circuit_breaker cooldown: expected a duration like 500ms, 10s, 5m; "
+                 "got 'soon'"),
+            Line("10:42",
+                 "source max_value_bytes: expected a number of bytes from 1 to "
+                 "9223372036854775807; got '0'"),
             Line("15:27", "dead_letters topic: expected a non-empty string; got ''"),
         });
-  CHECK(Errors(Config("delivery: {backoff: 10s}\n", "")) ==
-        std::vector<std::string>{
-            Line("3:21", "delivery: max_backoff (5000 ms) must not be less than backoff (10000 ms)"),
-        });
+  CHECK(
+      Errors(Config("delivery: {backoff: 10s}\n", "")) ==
+      std::vector<std::string>{
+          Line("3:21", "delivery: max_backoff (5000 ms) must not be less than backoff (10000 ms)"),
+      });
   CHECK(Errors(Config("", "    dead_letters: {topic: in}\n")) ==
         std::vector<std::string>{
-            Line("10:19", "dead_letters: topic 'in' is a source of this topology; its dead "
-                          "letters would come back as input"),
+            Line("10:19",
+                 "dead_letters: topic 'in' is a source of this topology; its dead "
+                 "letters would come back as input"),
         });
   CHECK(Errors(Config("", "    dead_letters: t.dead\n")) ==
         std::vector<std::string>{
