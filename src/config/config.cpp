@@ -9,7 +9,7 @@ std::string SourceLocation::ToString() const {
 }
 
 bool WritesToKafka(const TopologyConfig& topology) {
-  if (!topology.sinks.empty()) return true;
+  if (!topology.sinks.empty() || !topology.dead_letters.topic.empty()) return true;
   for (const StepConfig& step : topology.steps) {
     if (!step.late_records_topic.empty()) return true;
   }

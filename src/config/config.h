@@ -91,6 +91,10 @@ struct SourceConfig {
   // final results come out of a quiet partition. 0 = off (the default): stream time moves
   // only with records, as in Kafka Streams.
   std::chrono::milliseconds idle_timeout{0};
+  // When > 0, a record whose value is longer than this many bytes fails with reason
+  // too_large before it is parsed (and goes to the topology's dead letters, if any).
+  // 0 = no limit (the default).
+  int64_t max_value_bytes = 0;
   SourceLocation location;
 };
 
@@ -256,17 +260,42 @@ struct SinkConfig {
   SourceLocation location;
 };
 
+// Where a topology sends the records it cannot process (bad JSON, missing key, ...; see
+// docs/error-handling.md) and the sink records that could not be delivered after retries.
+struct DeadLettersConfig {
+  std::string topic;  // "" = off: such records are counted and skipped (sink failures stop)
+  SourceLocation location;
+};
+
 struct TopologyConfig {
   std::string name;                   // unique; [A-Za-z0-9_.-]+
   std::vector<SourceConfig> sources;  // non-empty; names unique and distinct from step names
   std::vector<StepConfig> steps;      // non-empty
   std::vector<ViewConfig> views;
   std::vector<SinkConfig> sinks;
+  DeadLettersConfig dead_letters;
   SourceLocation location;
 };
 
-// True when the topology writes to Kafka (sinks or a late-records topic), so eddy needs a
-// producer for it.
+// How records that Kafka refused or never acknowledged are retried (every sink, late_records
+// and dead-letter topic). See docs/error-handling.md.
+struct DeliveryConfig {
+  // Tries per record, the first one included: 1 = no retry. 1..100.
+  int attempts = 3;
+  // Delay before retry n (n = 1, 2, ...): min(max_backoff, backoff * 2^(n-1)), scaled by a
+  // random factor in [0.5, 1] (jitter). backoff > 0; max_backoff >= backoff.
+  std::chrono::milliseconds backoff{100};
+  std::chrono::milliseconds max_backoff{5000};
+  // Circuit breaker per sink topic: after this many consecutive records that could not be
+  // delivered (retries exhausted), the topic's breaker opens and the source partitions of the
+  // topologies writing to it are paused for `breaker_cooldown`; then one more delivery is
+  // tried (half-open). 1..1000000.
+  int breaker_failures = 5;
+  std::chrono::milliseconds breaker_cooldown{30'000};  // > 0
+};
+
+// True when the topology writes to Kafka (sinks, a late-records or a dead-letter topic), so
+// eddy needs a producer for it.
 bool WritesToKafka(const TopologyConfig& topology);
 
 struct Config {
@@ -275,6 +304,7 @@ struct Config {
   StateConfig state;
   HttpConfig http;
   LoggingConfig logging;
+  DeliveryConfig delivery;
   std::vector<TopologyConfig> topologies;  // non-empty
 };
 

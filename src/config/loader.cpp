@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -47,14 +48,19 @@ namespace {
 
 // The keys allowed in each map of the schema, in documentation order (they are listed in
 // that order when an unknown key has no close match).
-const std::vector<std::string> kTopKeys = {"kafka", "state", "http", "logging", "topologies"};
+const std::vector<std::string> kTopKeys = {"kafka",   "state",    "http",
+                                           "logging", "delivery", "topologies"};
+const std::vector<std::string> kDeliveryKeys = {"attempts", "backoff", "max_backoff",
+                                                "circuit_breaker"};
+const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
+const std::vector<std::string> kDeadLettersKeys = {"topic"};
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
 const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
-const std::vector<std::string> kTopologyKeys = {"name",  "source", "sources",
-                                                "steps", "views",  "sinks"};
-const std::vector<std::string> kSourceKeys = {"name", "topic",     "format",
-                                              "key",  "timestamp", "idle_timeout"};
+const std::vector<std::string> kTopologyKeys = {"name",  "source", "sources",     "steps",
+                                                "views", "sinks",  "dead_letters"};
+const std::vector<std::string> kSourceKeys = {"name",      "topic",        "format",         "key",
+                                              "timestamp", "idle_timeout", "max_value_bytes"};
 const std::vector<std::string> kKeyKeys = {"field", "kafka_key"};
 const std::vector<std::string> kTimestampKeys = {"field", "format", "record_timestamp"};
 const std::vector<std::string> kStepKeys = {"name",  "from",         "window", "aggregates",
@@ -209,6 +215,9 @@ class Loader {
   std::optional<bool> ReadBool(const Value& v);
   std::optional<std::chrono::milliseconds> ReadDuration(const Value& v, bool allow_zero);
   std::optional<FieldPath> ReadFieldPath(const Value& v);
+  // An integer in [min, max]; `what` names the unit in messages ("bytes").
+  std::optional<int64_t> ReadIntegerIn(const Value& v, int64_t min, int64_t max,
+                                       const std::string& what);
   template <typename T>
   std::optional<T> ReadEnum(const Value& v, const std::vector<EnumOption<T>>& options,
                             const std::vector<std::string>& not_supported_yet = {});
@@ -218,6 +227,8 @@ class Loader {
   void ParseState(const Value& v, StateConfig& out);
   void ParseHttp(const Value& v, HttpConfig& out);
   void ParseLogging(const Value& v, LoggingConfig& out);
+  void ParseDelivery(const Value& v, DeliveryConfig& out);
+  void ParseDeadLetters(const Value& v, DeadLettersConfig& out);
   void ParseTopologies(const Value& v, std::vector<TopologyConfig>& out);
   void ParseTopology(const Value& v, TopologyConfig& out);
   // `named`: an item of `sources:` (needs a name) rather than the single `source:`.
@@ -282,6 +293,7 @@ LoadResult Loader::Load(const std::string& text) {
       if (const Value* v = Require(*top, "state")) ParseState(*v, config.state);
       if (const Value* v = top->Find("http")) ParseHttp(*v, config.http);
       if (const Value* v = top->Find("logging")) ParseLogging(*v, config.logging);
+      if (const Value* v = top->Find("delivery")) ParseDelivery(*v, config.delivery);
       if (const Value* v = Require(*top, "topologies")) ParseTopologies(*v, config.topologies);
     }
   }
@@ -428,6 +440,20 @@ std::optional<FieldPath> Loader::ReadFieldPath(const Value& v) {
   return Check(*s, ParseFieldPath(s->text));
 }
 
+std::optional<int64_t> Loader::ReadIntegerIn(const Value& v, int64_t min, int64_t max,
+                                             const std::string& what) {
+  const auto s = ReadScalar(v, "an integer");
+  if (!s) return std::nullopt;
+  const auto n = Check(*s, ParseInteger(s->text));
+  if (!n) return std::nullopt;
+  if (*n < min || *n > max) {
+    ValueError(*s, "expected " + what + " from " + std::to_string(min) + " to " +
+                       std::to_string(max) + "; got " + Quote(s->text));
+    return std::nullopt;
+  }
+  return n;
+}
+
 template <typename T>
 std::optional<T> Loader::ReadEnum(const Value& v, const std::vector<EnumOption<T>>& options,
                                   const std::vector<std::string>& not_supported_yet) {
@@ -524,6 +550,55 @@ void Loader::ParseLogging(const Value& v, LoggingConfig& out) {
     static const std::vector<EnumOption<LogFormat>> kFormats = {{"text", LogFormat::kText},
                                                                 {"json", LogFormat::kJson}};
     if (const auto f = ReadEnum(*format, kFormats)) out.format = *f;
+  }
+}
+
+void Loader::ParseDelivery(const Value& v, DeliveryConfig& out) {
+  const auto map = ReadMap(v, "delivery", &kDeliveryKeys);
+  if (!map) return;
+  if (const Value* attempts = map->Find("attempts")) {
+    if (const auto n = ReadIntegerIn(*attempts, 1, 100, "a number of attempts")) {
+      out.attempts = static_cast<int>(*n);
+    }
+  }
+  const Value* backoff = map->Find("backoff");
+  if (backoff != nullptr) {
+    if (const auto d = ReadDuration(*backoff, /*allow_zero=*/false)) out.backoff = *d;
+  }
+  const Value* max_backoff = map->Find("max_backoff");
+  if (max_backoff != nullptr) {
+    if (const auto d = ReadDuration(*max_backoff, /*allow_zero=*/false)) out.max_backoff = *d;
+  }
+  if (out.max_backoff < out.backoff) {
+    // Only one of them may have been written: point at the one that was.
+    const Value* at = max_backoff != nullptr ? max_backoff : backoff;
+    Error(at->location, "delivery: max_backoff (" + std::to_string(out.max_backoff.count()) +
+                            " ms) must not be less than backoff (" +
+                            std::to_string(out.backoff.count()) + " ms)");
+  }
+  if (const Value* breaker = map->Find("circuit_breaker")) {
+    if (const auto breaker_map = ReadMap(*breaker, "circuit_breaker", &kCircuitBreakerKeys,
+                                         "a map like {failures: 5, cooldown: 30s}")) {
+      if (const Value* failures = breaker_map->Find("failures")) {
+        if (const auto n = ReadIntegerIn(*failures, 1, 1'000'000, "a number of failures")) {
+          out.breaker_failures = static_cast<int>(*n);
+        }
+      }
+      if (const Value* cooldown = breaker_map->Find("cooldown")) {
+        if (const auto d = ReadDuration(*cooldown, /*allow_zero=*/false)) {
+          out.breaker_cooldown = *d;
+        }
+      }
+    }
+  }
+}
+
+void Loader::ParseDeadLetters(const Value& v, DeadLettersConfig& out) {
+  const auto map = ReadMap(v, "dead_letters", &kDeadLettersKeys, "a map like {topic: name}");
+  if (!map) return;
+  out.location = map->location;
+  if (const Value* topic = Require(*map, "topic")) {
+    if (auto s = ReadString(*topic)) out.topic = std::move(*s);
   }
 }
 
@@ -648,6 +723,16 @@ void Loader::ParseTopology(const Value& v, TopologyConfig& out) {
       }
     }
   }
+  if (const Value* dead_letters = map->Find("dead_letters")) {
+    ParseDeadLetters(*dead_letters, out.dead_letters);
+    for (const SourceConfig& source : out.sources) {
+      if (!out.dead_letters.topic.empty() && source.topic == out.dead_letters.topic) {
+        Error(dead_letters->location, "dead_letters: topic " + Quote(source.topic) +
+                                          " is a source of this topology; its dead letters "
+                                          "would come back as input");
+      }
+    }
+  }
   if (all_steps_named && step_from_locations.size() == out.steps.size()) {
     ResolveStepInputs(step_from_locations, out);
   }
@@ -684,6 +769,11 @@ void Loader::ParseSource(const Value& v, bool named, SourceConfig& out) {
   if (const Value* timestamp = map->Find("timestamp")) ParseTimestamp(*timestamp, out.timestamp);
   if (const Value* idle = map->Find("idle_timeout")) {
     if (const auto d = ReadDuration(*idle, /*allow_zero=*/false)) out.idle_timeout = *d;
+  }
+  if (const Value* max_bytes = map->Find("max_value_bytes")) {
+    if (const auto n = ReadIntegerIn(*max_bytes, 1, INT64_MAX, "a number of bytes")) {
+      out.max_value_bytes = *n;
+    }
   }
 }
 

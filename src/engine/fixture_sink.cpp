@@ -23,9 +23,30 @@ Status FixtureSink::Flush(std::chrono::milliseconds /*timeout*/) {
     return status;
   }
   delivered_.reserve(delivered_.size() + pending_.size());
-  for (SinkRecord& record : pending_) delivered_.push_back(std::move(record));
+  size_t failed = 0;
+  for (SinkRecord& record : pending_) {
+    if (auto rejected = rejected_.find(record.topic); rejected != rejected_.end()) {
+      failed_.push_back({std::move(record), rejected->second});
+      ++failed;
+      continue;
+    }
+    delivered_.push_back(std::move(record));
+  }
   pending_.clear();
+  rejected_count_ += failed;
+  if (failed > 0) {
+    return Status::Unavailable(std::to_string(failed) + " record(s) not delivered");
+  }
   return Status::Ok();
+}
+
+std::vector<FailedDelivery> FixtureSink::TakeFailed() {
+  return std::exchange(failed_, {});
+}
+
+void FixtureSink::RejectTopic(const std::string& topic, Status status) {
+  assert(!status.ok());
+  rejected_.insert_or_assign(topic, std::move(status));
 }
 
 void FixtureSink::FailNextSend(Status status) {

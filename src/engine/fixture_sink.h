@@ -7,6 +7,9 @@
 //   status instead and delivers nothing: the pending records stay pending, as records whose
 //   delivery the pipeline cannot vouch for (it must not commit past them). A later Flush()
 //   delivers them.
+// - RejectTopic(topic, status): until AcceptTopic(topic), every Flush() reports the pending
+//   records of `topic` as failed with `status` (TakeFailed), as a broker that refuses them
+//   does; the other records are delivered. Flush() then returns an error, as KafkaSink's does.
 // - The timeout is ignored: nothing here ever waits.
 //
 // Threading: like every Sink, owned and called by one thread (the processing thread). Read
@@ -15,7 +18,9 @@
 
 #include <chrono>
 #include <cstddef>
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "common/status.h"
@@ -27,6 +32,7 @@ class FixtureSink final : public Sink {
  public:
   Status Send(SinkRecord record) override;
   Status Flush(std::chrono::milliseconds timeout) override;
+  std::vector<FailedDelivery> TakeFailed() override;
 
   // Delivered records (moved here by a successful Flush), in Send order.
   const std::vector<SinkRecord>& records() const { return delivered_; }
@@ -38,6 +44,10 @@ class FixtureSink final : public Sink {
   // Faults for tests, each used once. `status` must not be OK.
   void FailNextSend(Status status);   // the record is not queued
   void FailNextFlush(Status status);  // nothing is delivered
+  void RejectTopic(const std::string& topic, Status status);
+  void AcceptTopic(const std::string& topic) { rejected_.erase(topic); }
+  // Records reported failed so far (by RejectTopic), in order.
+  size_t rejected_count() const { return rejected_count_; }
 
  private:
   std::vector<SinkRecord> pending_;
@@ -45,6 +55,9 @@ class FixtureSink final : public Sink {
   size_t flush_count_ = 0;
   std::optional<Status> fail_next_send_;
   std::optional<Status> fail_next_flush_;
+  std::map<std::string, Status> rejected_;
+  std::vector<FailedDelivery> failed_;
+  size_t rejected_count_ = 0;
 };
 
 }  // namespace eddy::engine

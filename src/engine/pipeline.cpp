@@ -50,6 +50,7 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
         start.offset ? std::to_string(*start.offset) : std::string("the group's committed offset"));
   }
   for (auto& topology : topologies_) EDDY_RETURN_IF_ERROR(topology->FinishAssignment());
+  for (const PartitionStart& start : partitions) assigned_.insert(start.partition);
   StartLoadingTables(partitions);
   assigned_partitions_.fetch_add(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
@@ -69,6 +70,8 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
     loading_.erase(partition);
     paused_.erase(partition);
     buffer_paused_.erase(partition);
+    breaker_paused_.erase(partition);
+    assigned_.erase(partition);
     metrics_.consumer_lag.Remove(&metrics_.consumer_lag.Add(
         {{"topic", partition.topic}, {"partition", std::to_string(partition.partition)}}));
     std::erase(lag_labels_, partition);
@@ -255,6 +258,41 @@ Status Pipeline::WriteWithRetry(state::WriteBatch& batch) {
   return written;
 }
 
+Status Pipeline::UpdateBreakerPauses() {
+  if (sink_ == nullptr) return Status::Ok();
+  const std::vector<std::string> blocked = sink_->BlockedTopics();
+  if (blocked.empty() && breaker_paused_.empty()) return Status::Ok();
+  std::set<std::string> held;  // source topics of topologies writing a blocked topic
+  for (const auto& topology : topologies_) {
+    const std::vector<std::string>& outputs = topology->output_topics();
+    const bool blocks = std::any_of(outputs.begin(), outputs.end(), [&](const std::string& t) {
+      return std::find(blocked.begin(), blocked.end(), t) != blocked.end();
+    });
+    if (!blocks) continue;
+    for (const std::string& topic : topology->topics()) held.insert(topic);
+  }
+  for (const TopicPartition& partition : assigned_) {
+    if (held.count(partition.topic) == 0 || breaker_paused_.count(partition) > 0 ||
+        paused_.count(partition) > 0 || buffer_paused_.count(partition) > 0) {
+      continue;
+    }
+    // Everything Poll returned has been processed: the partition resumes after it.
+    const std::optional<int64_t> position = source_.Position(partition);
+    if (!position) continue;  // nothing returned yet, start unknown: nothing to hold back
+    EDDY_RETURN_IF_ERROR(source_.PauseAt(partition, *position));
+    breaker_paused_.insert(partition);
+  }
+  for (auto it = breaker_paused_.begin(); it != breaker_paused_.end();) {
+    if (held.count(it->topic) > 0) {
+      ++it;
+      continue;
+    }
+    EDDY_RETURN_IF_ERROR(source_.Resume(*it));
+    it = breaker_paused_.erase(it);
+  }
+  return Status::Ok();
+}
+
 Status Pipeline::Commit() {
   if (failed_) return Status::Internal("not committing after a processing failure");
   if (uncommitted_records_ == 0 && uncommitted_.empty() && !idle_advance_pending_) {
@@ -420,6 +458,10 @@ Status Pipeline::Run() {
         break;
       }
       last_commit = now;
+    }
+    if (Status held = UpdateBreakerPauses(); !held.ok()) {
+      failure = held;
+      break;
     }
     if (now - last_lag_refresh >= options_.lag_refresh_interval) {
       RefreshLag();

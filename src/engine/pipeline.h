@@ -90,6 +90,9 @@ class Pipeline final : public SourceListener {
   Status ProcessBuffered();
   // Stream–stream joins match by partition number: their topics must have equal counts.
   Status CheckCoPartitioning();
+  // Pauses the sources of topologies that write a topic the sink blocks (an open circuit
+  // breaker, Sink::BlockedTopics), and resumes them once it no longer does.
+  Status UpdateBreakerPauses();
 
   // Constant after construction.
   Source& source_;
@@ -129,6 +132,8 @@ class Pipeline final : public SourceListener {
   std::map<TopicPartition, TableLoad> loading_;  // joined-table partitions still loading
   std::set<TopicPartition> paused_;              // partitions waiting for them
   std::set<TopicPartition> buffer_paused_;       // aligned inputs that ran ahead
+  std::set<TopicPartition> assigned_;            // every assigned partition
+  std::set<TopicPartition> breaker_paused_;      // feed topologies whose sink topic is blocked
 };
 
 }  // namespace eddy::engine

@@ -29,6 +29,15 @@ struct SinkRecord {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// A record whose delivery failed, as a Sink that keeps them reports it (TakeFailed).
+// `error`'s code says whether another try can help: kInvalidArgument = the record itself is
+// refused (too large, timestamp out of range): never; kInternal = the sink is broken; any
+// other code (kUnavailable, kNotFound) is transient.
+struct FailedDelivery {
+  SinkRecord record;
+  Status error;
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -38,6 +47,13 @@ class Sink {
   // Waits until every record queued so far is acknowledged, or `timeout` passes. An error
   // means some record was not delivered: the pipeline must not commit past it.
   virtual Status Flush(std::chrono::milliseconds timeout) = 0;
+  // The records whose delivery failed since the last call, in the order their failures were
+  // reported, and forgets them. A sink that cannot tell which records failed returns none
+  // (its Flush error is then all a caller knows).
+  virtual std::vector<FailedDelivery> TakeFailed() { return {}; }
+  // Topics that should get no new records for now (their circuit breaker is open; see
+  // engine/reliable_sink.h). The pipeline pauses the sources of the topologies writing them.
+  virtual std::vector<std::string> BlockedTopics() { return {}; }
 };
 
 }  // namespace eddy::engine

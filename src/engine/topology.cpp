@@ -16,8 +16,8 @@ namespace eddy::engine {
 namespace {
 
 const char* ReasonLabel(int reason) {
-  static const char* const kLabels[] = {"invalid_json", "missing_key", "invalid_key",
-                                        "invalid_timestamp", "invalid_field"};
+  static const char* const kLabels[] = {"invalid_json",      "missing_key",   "invalid_key",
+                                        "invalid_timestamp", "invalid_field", "too_large"};
   return kLabels[reason];
 }
 
@@ -44,10 +44,27 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
       db_(db),
       retention_(retention),
       sink_(sink),
+      dead_letter_topic_(config.dead_letters.topic),
       processed_(metrics.records_processed.Add({{"topology", config.name}})) {
-  for (int reason = 0; reason <= static_cast<int>(FailureReason::kInvalidField); ++reason) {
-    failed_[static_cast<FailureReason>(reason)] =
-        &metrics.records_failed.Add({{"topology", config.name}, {"reason", ReasonLabel(reason)}});
+  for (int reason = 0; reason <= static_cast<int>(FailureReason::kTooLarge); ++reason) {
+    const std::map<std::string, std::string> labels = {{"topology", config.name},
+                                                       {"reason", ReasonLabel(reason)}};
+    failed_[static_cast<FailureReason>(reason)] = &metrics.records_failed.Add(labels);
+    if (!dead_letter_topic_.empty()) {
+      dead_lettered_[static_cast<FailureReason>(reason)] = &metrics.dead_letter_records.Add(labels);
+    }
+  }
+  if (!dead_letter_topic_.empty()) {
+    metrics.dead_letter_records.Add({{"topology", config.name}, {"reason", "delivery_failed"}});
+  }
+  auto add_output = [this](const std::string& topic) {
+    if (std::find(output_topics_.begin(), output_topics_.end(), topic) == output_topics_.end()) {
+      output_topics_.push_back(topic);
+    }
+  };
+  for (const config::SinkConfig& sink_config : config.sinks) add_output(sink_config.topic);
+  for (const config::StepConfig& step : config.steps) {
+    if (!step.late_records_topic.empty()) add_output(step.late_records_topic);
   }
 }
 
@@ -80,6 +97,7 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     source.topic = source_config.topic;
     source.key_spec = source_config.key;
     source.timestamp_spec = source_config.timestamp;
+    source.max_value_bytes = source_config.max_value_bytes;
     t.source_by_topic_.emplace(source.topic, t.sources_.size());
     t.sources_.push_back(std::move(source));
   }
@@ -411,6 +429,27 @@ SinkRecord LateRecord(const std::string& topic, const std::string& topology,
   return record;
 }
 
+SinkRecord DeadLetterRecord(const std::string& topic, const std::string& topology,
+                            const std::string* step, std::string_view reason,
+                            std::string_view error, const Record& source) {
+  SinkRecord record;
+  record.topic = topic;
+  if (source.key) record.key = std::string(*source.key);
+  record.value = std::string(source.value);
+  record.timestamp_ms = source.timestamp_ms;
+  for (const RecordHeader& header : source.headers) {
+    record.headers.emplace_back(std::string(header.name), std::string(header.value));
+  }
+  record.headers.emplace_back("eddy.reason", std::string(reason));
+  record.headers.emplace_back("eddy.error", std::string(error));
+  record.headers.emplace_back("eddy.topology", topology);
+  if (step != nullptr) record.headers.emplace_back("eddy.step", *step);
+  record.headers.emplace_back("eddy.source.topic", std::string(source.topic));
+  record.headers.emplace_back("eddy.source.partition", std::to_string(source.partition));
+  record.headers.emplace_back("eddy.source.offset", std::to_string(source.offset));
+  return record;
+}
+
 Result<std::optional<int64_t>> Topology::OnAssigned(const std::string& topic, int32_t partition) {
   auto found = source_by_topic_.find(topic);
   if (found == source_by_topic_.end()) return std::optional<int64_t>();
@@ -510,19 +549,28 @@ Result<int64_t> Topology::EventTime(const SourceNode& source, const Record& reco
   return Status::Internal("unknown timestamp format");
 }
 
-void Topology::CountFailure(FailureReason reason, const Record* record, const Status& status) {
+Status Topology::Fail(FailureReason reason, const std::string* step, const Record* record,
+                      const Status& status) {
   failed_[reason]->Increment();
+  const char* label = ReasonLabel(static_cast<int>(reason));
   const uint64_t n = failures_logged_++;
   if (n < kLogFirst || n % kLogEvery == 0) {
+    const std::string at = step != nullptr ? " at step " + *step : std::string();
+    const char* action = dead_letter_topic_.empty() ? "skipped" : "dead-lettered";
     if (record != nullptr) {
-      spdlog::warn("topology {}: skipped record {}/{}@{} ({}): {}", name_, record->topic,
-                   record->partition, record->offset, ReasonLabel(static_cast<int>(reason)),
-                   status.message());
+      spdlog::warn("topology {}: {} record {}/{}@{}{} ({}): {}", name_, action, record->topic,
+                   record->partition, record->offset, at, label, status.message());
     } else {
-      spdlog::warn("topology {}: skipped a join result ({}): {}", name_,
-                   ReasonLabel(static_cast<int>(reason)), status.message());
+      spdlog::warn("topology {}: skipped a join result{} ({}): {}", name_, at, label,
+                   status.message());
     }
   }
+  // A join result released by idleness has no source record: there is nothing of the input
+  // to keep, so it is counted only.
+  if (dead_letter_topic_.empty() || record == nullptr) return Status::Ok();
+  dead_lettered_[reason]->Increment();
+  return sink_->Send(
+      DeadLetterRecord(dead_letter_topic_, name_, step, label, status.message(), *record));
 }
 
 Status Topology::Process(const Record& record) {
@@ -545,14 +593,12 @@ Status Topology::Process(const Record& record) {
     // A null value deletes its key from the tables that read the source; nothing else can
     // use a record without a value.
     if (!source.has_table_child) {
-      CountFailure(FailureReason::kInvalidJson, &record,
-                   Status::InvalidArgument("null value (a tombstone) and no table reads it"));
-      return Status::Ok();
+      return Fail(FailureReason::kInvalidJson, nullptr, &record,
+                  Status::InvalidArgument("null value (a tombstone) and no table reads it"));
     }
     if (source.key_spec.kind != config::KeySpec::Kind::kKafkaKey || !record.key) {
-      CountFailure(FailureReason::kMissingKey, &record,
-                   Status::InvalidArgument("a tombstone (null value) is keyed by its Kafka key"));
-      return Status::Ok();
+      return Fail(FailureReason::kMissingKey, nullptr, &record,
+                  Status::InvalidArgument("a tombstone (null value) is keyed by its Kafka key"));
     }
     for (size_t index : source.children) {
       if (nodes_[index].table != nullptr) nodes_[index].table->ApplyTombstone(*record.key);
@@ -560,34 +606,36 @@ Status Topology::Process(const Record& record) {
     processed_.Increment();
     return Status::Ok();
   }
+  if (source.max_value_bytes > 0 && std::ssize(record.value) > source.max_value_bytes) {
+    return Fail(FailureReason::kTooLarge, nullptr, &record,
+                Status::InvalidArgument("value of " + std::to_string(record.value.size()) +
+                                        " bytes exceeds the source's max_value_bytes (" +
+                                        std::to_string(source.max_value_bytes) + ")"));
+  }
   if (Status parsed = decoder_.Parse(record.value); !parsed.ok()) {
-    CountFailure(FailureReason::kInvalidJson, &record, parsed);
-    return Status::Ok();
+    return Fail(FailureReason::kInvalidJson, nullptr, &record, parsed);
   }
   std::string key_storage;
   std::string_view key;
   if (source.key_spec.kind == config::KeySpec::Kind::kKafkaKey) {
     if (!record.key) {
-      CountFailure(FailureReason::kMissingKey, &record,
-                   Status::InvalidArgument("record has no Kafka key"));
-      return Status::Ok();
+      return Fail(FailureReason::kMissingKey, nullptr, &record,
+                  Status::InvalidArgument("record has no Kafka key"));
     }
     key = *record.key;
   } else {
     Result<std::string> field = decoder_.KeyString(source.key_spec.field_path);
     if (!field.ok()) {
-      CountFailure(field.status().code() == StatusCode::kNotFound ? FailureReason::kMissingKey
-                                                                  : FailureReason::kInvalidKey,
-                   &record, field.status());
-      return Status::Ok();
+      return Fail(field.status().code() == StatusCode::kNotFound ? FailureReason::kMissingKey
+                                                                 : FailureReason::kInvalidKey,
+                  nullptr, &record, field.status());
     }
     key_storage = std::move(*field);
     key = key_storage;
   }
   Result<int64_t> event_time = EventTime(source, record);
   if (!event_time.ok()) {
-    CountFailure(FailureReason::kInvalidTimestamp, &record, event_time.status());
-    return Status::Ok();
+    return Fail(FailureReason::kInvalidTimestamp, nullptr, &record, event_time.status());
   }
   // Stream time advances before the late check, as in Kafka Streams: a record can close
   // older windows but never its own.
@@ -607,11 +655,11 @@ Status Topology::Process(const Record& record) {
   // stateful step's inputs), then apply. A record that fails anywhere changes nothing.
   std::vector<Effect> effects;
   FailureReason reason = FailureReason::kInvalidField;
+  failed_step_ = nullptr;
   if (Status prepared = PrepareChildren(SourceInput(source_found->second), source.children, event,
                                         task.context, reason, effects);
       !prepared.ok()) {
-    CountFailure(reason, &record, prepared);
-    return Status::Ok();
+    return Fail(reason, failed_step_, &record, prepared);
   }
   EDDY_RETURN_IF_ERROR(ApplyEffects(effects, task.context, &record));
   processed_.Increment();
@@ -644,7 +692,9 @@ Result<size_t> Topology::Accept(const Record& record) {
     buffered.headers.emplace_back(std::string(header.name), std::string(header.value));
   }
   // Records without a readable event time go first: Process counts them as failed.
-  if (!record.tombstone && decoder_.Parse(record.value).ok()) {
+  const bool too_large =
+      source.max_value_bytes > 0 && std::ssize(record.value) > source.max_value_bytes;
+  if (!record.tombstone && !too_large && decoder_.Parse(record.value).ok()) {
     Result<int64_t> event_time = EventTime(source, record);
     if (event_time.ok()) buffered.order_time_ms = *event_time;
   }
@@ -724,6 +774,7 @@ Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& child
                                  FailureReason& reason, std::vector<Effect>& effects) {
   for (size_t index : children) {
     StepNode& node = nodes_[index];
+    failed_step_ = &node.name;  // whatever fails below fails here (or deeper, which overwrites)
     switch (node.kind) {
       case config::StepConfig::Kind::kWindow: {
         reason = FailureReason::kInvalidField;
@@ -865,16 +916,15 @@ Status Topology::RunJoinOutput(StepNode& node, JoinOutput output, int32_t partit
   node.value_buffer = std::move(output.value);
   FailureReason reason = FailureReason::kInvalidField;
   if (Status parsed = node.decoder->Parse(node.value_buffer); !parsed.ok()) {
-    CountFailure(reason, record, parsed);
-    return Status::Ok();
+    return Fail(reason, &node.name, record, parsed);
   }
   node.output.emplace(Event{partition, offset, output.event_time_ms, node.key_buffer, *node.decoder,
                             record, node.value_buffer});
   const size_t index = static_cast<size_t>(&node - nodes_.data());
   std::vector<Effect> effects;
+  failed_step_ = nullptr;
   if (Status prepared = Emit(index, *node.output, context, reason, effects); !prepared.ok()) {
-    CountFailure(reason, record, prepared);
-    return Status::Ok();
+    return Fail(reason, failed_step_, record, prepared);
   }
   return ApplyEffects(effects, context, record);
 }

@@ -59,6 +59,16 @@ SinkRecord WindowResultRecord(const std::string& topic, config::SinkConfig::Valu
 SinkRecord LateRecord(const std::string& topic, const std::string& topology,
                       const std::string& step, const Event& event);
 
+// The record a topology's dead_letters topic receives for a source record it could not
+// process: the source record's key, value, timestamp and headers, plus headers eddy.reason
+// (the eddy_records_failed_total reason), eddy.error (what was wrong), eddy.topology,
+// eddy.step (the step that failed; absent when the record failed before any step: decoding,
+// key, timestamp, size), eddy.source.topic, eddy.source.partition and eddy.source.offset.
+// A tombstone's value is sent as an empty value.
+SinkRecord DeadLetterRecord(const std::string& topic, const std::string& topology,
+                            const std::string* step, std::string_view reason,
+                            std::string_view error, const Record& source);
+
 class Topology {
  public:
   // Builds the steps and views and checks stored step definitions against the config
@@ -73,6 +83,12 @@ class Topology {
                                                   Sink* sink = nullptr);
 
   const std::string& name() const { return name_; }
+  // The dead_letters topic; empty when the topology has none.
+  const std::string& dead_letter_topic() const { return dead_letter_topic_; }
+  // Every topic the topology writes to through its sink: sinks and late_records topics
+  // (not the dead-letter topic). The pipeline pauses the topology's sources while the circuit
+  // breaker of one of them is open.
+  const std::vector<std::string>& output_topics() const { return output_topics_; }
   // The topics of the topology's sources, in config order.
   std::vector<std::string> topics() const;
   // The topics read by tables that stream–table joins use. Until such a topic's assigned
@@ -153,7 +169,8 @@ class Topology {
     kMissingKey,
     kInvalidKey,
     kInvalidTimestamp,
-    kInvalidField
+    kInvalidField,
+    kTooLarge,
   };
   // Inputs of steps: sources are -1, -2, ... (source i is -(i + 1)); steps their index.
   using InputId = int;
@@ -164,6 +181,7 @@ class Topology {
     std::string topic;
     config::KeySpec key_spec;
     config::TimestampSpec timestamp_spec;
+    int64_t max_value_bytes = 0;   // 0: no limit
     std::vector<size_t> children;  // steps reading this source
     bool has_table_child = false;  // tombstones are for tables only
     // False when only tables read the source: a changelog says nothing about the time of
@@ -225,7 +243,12 @@ class Topology {
   // The unmatched results of left / outer stream joins that the task's stream time made due.
   Status EmitUnmatched(int32_t partition, const Record* record);
   Result<int64_t> EventTime(const SourceNode& source, const Record& record);
-  void CountFailure(FailureReason reason, const Record* record, const Status& status);
+  // A record (or a join result, `record` then being the source record behind it, if any)
+  // could not be processed: counts and logs it and sends `record` to the dead letters, if
+  // configured. `step`: the step that failed, null if none did. An error means the dead
+  // letter could not be sent, which stops processing.
+  Status Fail(FailureReason reason, const std::string* step, const Record* record,
+              const Status& status);
 
   // Constant after construction.
   const std::string name_;
@@ -233,6 +256,8 @@ class Topology {
   state::StateDb& db_;
   state::WindowRetention* const retention_;  // may be null
   Sink* const sink_;                         // may be null when nothing is sent
+  const std::string dead_letter_topic_;      // empty: none
+  std::vector<std::string> output_topics_;
   std::vector<SourceNode> sources_;
   std::map<std::string, size_t, std::less<>> source_by_topic_;
   std::vector<std::string> joined_table_topics_;
@@ -247,6 +272,7 @@ class Topology {
   OwnedPartitions owned_;  // thread-safe; read by views
   prometheus::Counter& processed_;
   std::map<FailureReason, prometheus::Counter*> failed_;
+  std::map<FailureReason, prometheus::Counter*> dead_lettered_;  // empty without dead letters
 
   // A record kept for input alignment, with its bytes.
   struct BufferedRecord {
@@ -272,6 +298,9 @@ class Topology {
   std::vector<int32_t> new_tasks_;  // created by OnAssigned, restored by FinishAssignment
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
   uint64_t failures_logged_ = 0;
+  // The step PrepareChildren was preparing when it failed (points into nodes_); null when the
+  // record failed before reaching a step.
+  const std::string* failed_step_ = nullptr;
 };
 
 }  // namespace eddy::engine

@@ -9,6 +9,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <utility>
 
 namespace eddy::kafka {
 namespace {
@@ -60,6 +61,25 @@ const char* ErrorName(RdKafka::ErrorCode code) {
 }
 
 }  // namespace
+
+Status DeliveryStatus(int error_code, const std::string& message) {
+  switch (static_cast<RdKafka::ErrorCode>(error_code)) {
+    case RdKafka::ERR_MSG_SIZE_TOO_LARGE:
+    case RdKafka::ERR_INVALID_TIMESTAMP:
+    case RdKafka::ERR_RECORD_LIST_TOO_LARGE:
+    case RdKafka::ERR_INVALID_RECORD:
+    case RdKafka::ERR_INVALID_MSG_SIZE:
+      return Status::InvalidArgument(message);
+    case RdKafka::ERR__FATAL:
+      return Status::Internal(message);
+    case RdKafka::ERR__UNKNOWN_TOPIC:
+    case RdKafka::ERR_UNKNOWN_TOPIC_OR_PART:
+    case RdKafka::ERR__UNKNOWN_PARTITION:
+      return Status::NotFound(message);
+    default:
+      return Status::Unavailable(message);
+  }
+}
 
 const std::set<std::string>& ConsumerOnlyProperties() {
   static const std::set<std::string> kConsumerOnly = {
@@ -240,13 +260,41 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
       return;
     }
     CountSinkError(*probe, message.err());
-    if (failed_since_flush_++ == 0) {
-      first_failure_ = "record to " + probe->topic +
-                       (message.partition() >= 0 ? " [" + std::to_string(message.partition()) + "]"
-                                                 : std::string()) +
-                       ": " + ErrorName(message.err()) + " (" + message.errstr() + ")";
+    const std::string description =
+        "record to " + probe->topic +
+        (message.partition() >= 0 ? " [" + std::to_string(message.partition()) + "]"
+                                  : std::string()) +
+        ": " + ErrorName(message.err()) + " (" + message.errstr() + ")";
+    if (failed_since_flush_++ == 0) first_failure_ = description;
+    // Kept whole, so that the engine can send it again or dead-letter it.
+    engine::FailedDelivery failed;
+    failed.record.topic = probe->topic;
+    if (message.key_pointer() != nullptr) {
+      failed.record.key =
+          std::string(static_cast<const char*>(message.key_pointer()), message.key_len());
     }
+    if (message.payload() != nullptr) {
+      failed.record.value = std::string(static_cast<const char*>(message.payload()), message.len());
+    }
+    failed.record.timestamp_ms = message.timestamp().timestamp;
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message.c_ptr(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      for (size_t i = 0;
+           rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        failed.record.headers.emplace_back(
+            name,
+            value != nullptr ? std::string(static_cast<const char*>(value), size) : std::string());
+      }
+    }
+    failed.error = DeliveryStatus(message.err(), description);
+    failed_.push_back(std::move(failed));
   }
+
+  std::vector<engine::FailedDelivery> TakeFailed() { return std::exchange(failed_, {}); }
 
   // RdKafka::EventCb
   void event_cb(RdKafka::Event& event) override {
@@ -317,7 +365,7 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
         return Status::Internal(what + "the producer failed fatally: " + fatal);
       }
       default:
-        return Status::Unavailable(what + ErrorName(code) + " (" + RdKafka::err2str(code) + ")");
+        return DeliveryStatus(code, what + ErrorName(code) + " (" + RdKafka::err2str(code) + ")");
     }
   }
 
@@ -327,6 +375,7 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
   // Delivery failures since the last Flush, and the first one's description.
   size_t failed_since_flush_ = 0;
   std::string first_failure_;
+  std::vector<engine::FailedDelivery> failed_;  // until TakeFailed
 };
 
 Result<std::unique_ptr<KafkaSink>> KafkaSink::Create(const config::KafkaConfig& kafka,
@@ -344,6 +393,9 @@ Status KafkaSink::Send(engine::SinkRecord record) {
 }
 Status KafkaSink::Flush(std::chrono::milliseconds timeout) {
   return impl_->Flush(timeout);
+}
+std::vector<engine::FailedDelivery> KafkaSink::TakeFailed() {
+  return impl_->TakeFailed();
 }
 std::optional<std::string> KafkaSink::EffectiveProperty(const std::string& name) const {
   return impl_->EffectiveProperty(name);

@@ -17,7 +17,9 @@
 // librdkafka's queue; delivery reports arrive inside Send() (poll(0) after each produce) and
 // Flush(). Flush() fails if records are still unacknowledged at the timeout, or if any record
 // failed delivery since the previous Flush() (the first failure is named, the failures are
-// then forgotten: the pipeline must not commit past them and stops).
+// then forgotten). Each failed record is kept, rebuilt from its delivery report, until
+// TakeFailed(), with a Status whose code classifies the error (DeliveryStatus): the
+// engine's ReliableSink retries or dead-letters them.
 //
 // Metrics: eddy_sink_records_sent_total{topic} per delivered record,
 // eddy_sink_errors_total{topic,error} per rejected or undelivered record, and client-level
@@ -53,6 +55,14 @@ const std::set<std::string>& ConsumerOnlyProperties();
 void ValidateKafkaSinkProperties(const config::KafkaConfig& kafka,
                                  std::vector<config::Diagnostic>& errors);
 
+// A librdkafka error of a produce() or a delivery report as a Status whose code says whether
+// another try can help (see engine::FailedDelivery): kInvalidArgument for a record the broker
+// refuses for what it is (MSG_SIZE_TOO_LARGE, INVALID_TIMESTAMP — e.g. a timestamp more than
+// log.message.timestamp.after.max.ms ahead of the broker's clock —, RECORD_LIST_TOO_LARGE,
+// INVALID_RECORD, INVALID_MSG_SIZE), kInternal for a fatal producer error, kNotFound for an
+// unknown topic or partition, kUnavailable for everything else (transient).
+Status DeliveryStatus(int error_code, const std::string& message);
+
 class KafkaSink final : public engine::Sink {
  public:
   static Result<std::unique_ptr<KafkaSink>> Create(const config::KafkaConfig& kafka,
@@ -67,6 +77,7 @@ class KafkaSink final : public engine::Sink {
 
   Status Send(engine::SinkRecord record) override;
   Status Flush(std::chrono::milliseconds timeout) override;
+  std::vector<engine::FailedDelivery> TakeFailed() override;
 
   // The value the producer uses for a librdkafka property, e.g. "enable.idempotence" ->
   // "true"; nullopt if it is not set (group.id) or unknown. For diagnostics and tests.

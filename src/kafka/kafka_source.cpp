@@ -25,6 +25,14 @@ const std::map<std::string, std::string>& DefaultProperties() {
   static const std::map<std::string, std::string> kDefaults = {
       {"auto.offset.reset", "earliest"},
       {"client.id", "eddy"},
+      // A bounded prefetch (docs/error-handling.md#memory-bound). librdkafka 2.0.2's own
+      // defaults let the consumer queue hold 64 MiB and 100,000 records per partition ahead of
+      // processing, and a fetch response 50 MiB: more than a paused or slow eddy needs, and
+      // a memory use that grows with the partition count. Processing runs at ~200 k records/s,
+      // so 16 MiB is still well over a second of input.
+      {"queued.max.messages.kbytes", "16384"},
+      {"queued.min.messages", "10000"},
+      {"fetch.max.bytes", "8388608"},
   };
   return kDefaults;
 }

@@ -69,6 +69,18 @@ Metrics::Metrics()
                       .Help("Records a Kafka sink could not send or deliver, by librdkafka "
                             "error name")
                       .Register(*registry_)),
+      dead_letter_records(prometheus::BuildCounter()
+                              .Name("eddy_dead_letter_records_total")
+                              .Help("Records sent to a topology's dead-letter topic, by reason")
+                              .Register(*registry_)),
+      sink_retries(prometheus::BuildCounter()
+                       .Name("eddy_sink_retries_total")
+                       .Help("Records sent again after a failed send or delivery")
+                       .Register(*registry_)),
+      circuit_breaker_open(prometheus::BuildGauge()
+                               .Name("eddy_sink_circuit_open")
+                               .Help("1 while the circuit breaker of a sink topic is open")
+                               .Register(*registry_)),
       build_info(prometheus::BuildGauge()
                      .Name("eddy_build_info")
                      .Help("Constant 1, labelled with the eddy version")

@@ -68,6 +68,15 @@ class Metrics {
   // Records a Kafka sink could not send (rejected by produce()) or that the broker never
   // acknowledged (failed delivery report), by librdkafka error name. {topic, error}
   prometheus::Family<prometheus::Counter>& sink_errors;
+  // Records a topology sent to its dead-letter topic (queued; the commit waits for their
+  // acknowledgement): records it could not process and sink records that could not be
+  // delivered (reason delivery_failed). {topology, reason}
+  prometheus::Family<prometheus::Counter>& dead_letter_records;
+  // Records sent again to a topic after a failed send or delivery. {topic}
+  prometheus::Family<prometheus::Counter>& sink_retries;
+  // 1 while the circuit breaker of a sink topic is open (its writers' sources paused),
+  // else 0. {topic}
+  prometheus::Family<prometheus::Gauge>& circuit_breaker_open;
   // Constant 1, labelled with the version. {version}
   prometheus::Family<prometheus::Gauge>& build_info;
 };

@@ -7,10 +7,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <ctime>
+#include <set>
 #include <thread>
 
 #include "common/json_writer.h"
 #include "engine/pipeline.h"
+#include "engine/reliable_sink.h"
 #include "engine/topology.h"
 #include "http/server.h"
 #include "kafka/kafka_sink.h"
@@ -39,6 +41,9 @@ struct Daemon::Parts {
   state::WindowRetention window_retention;  // outlives db, whose compactions consult it
   std::unique_ptr<state::StateDb> db;
   std::unique_ptr<kafka::KafkaSink> sink;  // only when some topology writes to Kafka
+  // Retries, dead letters and circuit breakers around `sink`; what topologies write to.
+  std::unique_ptr<engine::RetryClock> retry_clock;
+  std::unique_ptr<engine::ReliableSink> reliable_sink;
   std::vector<std::unique_ptr<engine::Topology>> topologies;
   std::unique_ptr<kafka::KafkaSource> source;
   std::unique_ptr<engine::Pipeline> pipeline;
@@ -78,10 +83,21 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
         kafka::KafkaSink::Create(cfg.kafka, *parts->metrics);
     if (!sink.ok()) return sink.status();
     parts->sink = std::move(*sink);
+    std::set<std::string> dead_letter_topics;
+    for (const config::TopologyConfig& topology : cfg.topologies) {
+      if (!topology.dead_letters.topic.empty()) {
+        dead_letter_topics.insert(topology.dead_letters.topic);
+      }
+    }
+    parts->retry_clock = engine::SystemRetryClock();
+    parts->reliable_sink = std::make_unique<engine::ReliableSink>(
+        *parts->sink, cfg.delivery, engine::ReliableSink::RoutesOf(cfg.topologies),
+        std::move(dead_letter_topics), *parts->retry_clock, *parts->metrics);
   }
   for (const config::TopologyConfig& topology_config : cfg.topologies) {
-    Result<std::unique_ptr<engine::Topology>> topology = engine::Topology::Create(
-        topology_config, *parts->db, *parts->metrics, &parts->window_retention, parts->sink.get());
+    Result<std::unique_ptr<engine::Topology>> topology =
+        engine::Topology::Create(topology_config, *parts->db, *parts->metrics,
+                                 &parts->window_retention, parts->reliable_sink.get());
     if (!topology.ok()) return topology.status();
     parts->topologies.push_back(std::move(*topology));
   }
@@ -108,9 +124,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
 
   engine::PipelineOptions pipeline_options;
   pipeline_options.commit_interval = cfg.state.commit_interval;
-  parts->pipeline =
-      std::make_unique<engine::Pipeline>(*parts->source, *parts->db, parts->topologies,
-                                         *parts->metrics, pipeline_options, parts->sink.get());
+  parts->pipeline = std::make_unique<engine::Pipeline>(
+      *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options,
+      parts->reliable_sink.get());
 
   http::ServerOptions server_options;
   server_options.address = cfg.http.listen_address;
