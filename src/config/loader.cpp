@@ -12,6 +12,7 @@
 // at the start of the next line.
 #include "config/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -22,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -159,6 +161,45 @@ struct EnumOption {
   T value;
 };
 
+// yaml-cpp 0.7's LoadAll never returns on some invalid text (a ',' where a document or a
+// block collection should go on: upstream issue #1040, fixed after 0.8.0): the parser reports
+// an empty document again and again without consuming anything, and LoadAll collects them
+// until memory runs out. Found by tests/fuzz/fuzz_config. This first pass looks only at where
+// documents start and throws at the first one that starts where the one before it started;
+// LoadAll runs only after it, when every document makes progress.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  YAML::Mark last;  // of the latest OnDocumentStart
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+void ThrowIfParserIsStuck(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts starts;
+  int previous_pos = -1;
+  while (parser.HandleNextDocument(starts)) {
+    if (starts.last.pos == previous_pos) {
+      const auto pos = static_cast<size_t>(starts.last.pos);
+      throw YAML::ParserException(starts.last, pos < text.size()
+                                                   ? "unexpected '" + text.substr(pos, 1) + "'"
+                                                   : std::string("unexpected end of input"));
+    }
+    previous_pos = starts.last.pos;
+  }
+}
+
 // Turns one YAML document into a Config, collecting every error on the way. One Loader per
 // Load call.
 class Loader {
@@ -257,6 +298,7 @@ class Loader {
 LoadResult Loader::Load(const std::string& text) {
   std::vector<YAML::Node> documents;
   try {
+    ThrowIfParserIsStuck(text);
     documents = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
     Error(Loc(e.mark), "invalid YAML: " + e.msg + YamlHint(e.msg));
