@@ -238,7 +238,9 @@ class Loader {
                                              const std::string& items, bool allow_empty);
 
   // --- Scalars. Each reports its own errors and returns nullopt after one.
-  std::optional<Scalar> ReadScalar(const Value& v, const std::string& expected);
+  // `secret`: errors quote nothing of the value (config::IsSecretKafkaProperty).
+  std::optional<Scalar> ReadScalar(const Value& v, const std::string& expected,
+                                   bool secret = false);
   template <typename T>
   std::optional<T> Check(const Scalar& s, Result<T> result) {
     if (result.ok()) return std::move(result).value();
@@ -411,13 +413,13 @@ std::optional<std::vector<Value>> Loader::ReadList(const Value& v, const std::st
 
 // ----------------------------------------------------------------------------- Scalars
 
-std::optional<Scalar> Loader::ReadScalar(const Value& v, const std::string& expected) {
+std::optional<Scalar> Loader::ReadScalar(const Value& v, const std::string& expected, bool secret) {
   if (!v.node.IsScalar()) {
-    TypeError(v, expected);
+    TypeError(v, expected);  // describes maps and lists only by their kind
     return std::nullopt;
   }
   const std::string& raw = v.node.Scalar();
-  Interpolated interpolated = Interpolate(raw, env_);
+  Interpolated interpolated = Interpolate(raw, env_, secret);
   if (!interpolated.errors.empty()) {
     for (const std::string& error : interpolated.errors)
       Error(v.location, v.subject + ": " + error);
@@ -501,7 +503,8 @@ void Loader::ParseKafka(const Value& v, KafkaConfig& out) {
   if (!map) return;
   for (const std::string& required : kRequiredKafkaProperties) Require(*map, required);
   for (const auto& [name, value] : map->entries) {
-    const auto s = ReadScalar(value, "a string, number or boolean (librdkafka property value)");
+    const auto s = ReadScalar(value, "a string, number or boolean (librdkafka property value)",
+                              IsSecretKafkaProperty(name));
     if (!s) continue;
     const bool required =
         std::find(kRequiredKafkaProperties.begin(), kRequiredKafkaProperties.end(), name) !=
