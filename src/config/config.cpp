@@ -8,6 +8,25 @@ std::string SourceLocation::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
+bool IsSecretKafkaProperty(std::string_view name) {
+  for (const std::string_view word : {"password", "secret", "jaas"}) {
+    if (name.find(word) != std::string_view::npos) return true;
+  }
+  return name == "ssl.key.pem" || name == "ssl_key" || name == "sasl.oauthbearer.config";
+}
+
+std::string RedactSecrets(std::string text, const KafkaConfig& kafka) {
+  static constexpr std::string_view kRedacted = "[redacted]";
+  for (const KafkaProperty& property : kafka.properties) {
+    if (property.value.empty() || !IsSecretKafkaProperty(property.name)) continue;
+    for (size_t at = text.find(property.value); at != std::string::npos;
+         at = text.find(property.value, at + kRedacted.size())) {
+      text.replace(at, property.value.size(), kRedacted);
+    }
+  }
+  return text;
+}
+
 bool WritesToKafka(const TopologyConfig& topology) {
   if (!topology.sinks.empty() || !topology.dead_letters.topic.empty()) return true;
   for (const StepConfig& step : topology.steps) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "expr/expr.h"
@@ -38,6 +39,17 @@ struct KafkaProperty {
 struct KafkaConfig {
   std::vector<KafkaProperty> properties;  // in file order; names unique
 };
+
+// Whether a librdkafka property holds a secret: a name containing "password", "secret" or
+// "jaas", or one of ssl.key.pem, ssl_key (a private key) and sasl.oauthbearer.config. eddy
+// never writes a secret's value into a log line, an error message or an HTTP response; the
+// property's name and location are shown as usual. (librdkafka redacts the same ones, and
+// sasl.username, in its own debug output.)
+bool IsSecretKafkaProperty(std::string_view name);
+
+// `text` with every occurrence of a secret property's (non-empty) value replaced by
+// "[redacted]": for messages that quote text eddy did not write, such as librdkafka's errors.
+std::string RedactSecrets(std::string text, const KafkaConfig& kafka);
 
 struct StateConfig {
   std::string dir;  // non-empty

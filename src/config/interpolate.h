@@ -24,6 +24,8 @@ struct Interpolated {
   std::vector<std::string> errors;  // one message per bad reference; text is unusable if any
 };
 
-Interpolated Interpolate(std::string_view text, const EnvLookup& env);
+// `secret`: the text is a secret (config::IsSecretKafkaProperty): error messages name the
+// variable but quote nothing of the text, not even a default.
+Interpolated Interpolate(std::string_view text, const EnvLookup& env, bool secret = false);
 
 }  // namespace eddy::config

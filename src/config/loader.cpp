@@ -12,6 +12,7 @@
 // at the start of the next line.
 #include "config/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <system_error>
 #include <utility>
 
@@ -165,6 +167,45 @@ struct EnumOption {
   T value;
 };
 
+// yaml-cpp 0.7's LoadAll never returns on some invalid text (a ',' where a document or a
+// block collection should go on: upstream issue #1040, fixed after 0.8.0): the parser reports
+// an empty document again and again without consuming anything, and LoadAll collects them
+// until memory runs out. Found by tests/fuzz/fuzz_config. This first pass looks only at where
+// documents start and throws at the first one that starts where the one before it started;
+// LoadAll runs only after it, when every document makes progress.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  YAML::Mark last;  // of the latest OnDocumentStart
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+void ThrowIfParserIsStuck(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStarts starts;
+  int previous_pos = -1;
+  while (parser.HandleNextDocument(starts)) {
+    if (starts.last.pos == previous_pos) {
+      const auto pos = static_cast<size_t>(starts.last.pos);
+      throw YAML::ParserException(starts.last, pos < text.size()
+                                                   ? "unexpected '" + text.substr(pos, 1) + "'"
+                                                   : std::string("unexpected end of input"));
+    }
+    previous_pos = starts.last.pos;
+  }
+}
+
 // Turns one YAML document into a Config, collecting every error on the way. One Loader per
 // Load call.
 class Loader {
@@ -203,7 +244,9 @@ class Loader {
                                              const std::string& items, bool allow_empty);
 
   // --- Scalars. Each reports its own errors and returns nullopt after one.
-  std::optional<Scalar> ReadScalar(const Value& v, const std::string& expected);
+  // `secret`: errors quote nothing of the value (config::IsSecretKafkaProperty).
+  std::optional<Scalar> ReadScalar(const Value& v, const std::string& expected,
+                                   bool secret = false);
   template <typename T>
   std::optional<T> Check(const Scalar& s, Result<T> result) {
     if (result.ok()) return std::move(result).value();
@@ -268,6 +311,7 @@ class Loader {
 LoadResult Loader::Load(const std::string& text) {
   std::vector<YAML::Node> documents;
   try {
+    ThrowIfParserIsStuck(text);
     documents = YAML::LoadAll(text);
   } catch (const YAML::ParserException& e) {
     Error(Loc(e.mark), "invalid YAML: " + e.msg + YamlHint(e.msg));
@@ -381,13 +425,13 @@ std::optional<std::vector<Value>> Loader::ReadList(const Value& v, const std::st
 
 // ----------------------------------------------------------------------------- Scalars
 
-std::optional<Scalar> Loader::ReadScalar(const Value& v, const std::string& expected) {
+std::optional<Scalar> Loader::ReadScalar(const Value& v, const std::string& expected, bool secret) {
   if (!v.node.IsScalar()) {
-    TypeError(v, expected);
+    TypeError(v, expected);  // describes maps and lists only by their kind
     return std::nullopt;
   }
   const std::string& raw = v.node.Scalar();
-  Interpolated interpolated = Interpolate(raw, env_);
+  Interpolated interpolated = Interpolate(raw, env_, secret);
   if (!interpolated.errors.empty()) {
     for (const std::string& error : interpolated.errors)
       Error(v.location, v.subject + ": " + error);
@@ -485,7 +529,8 @@ void Loader::ParseKafka(const Value& v, KafkaConfig& out) {
   if (!map) return;
   for (const std::string& required : kRequiredKafkaProperties) Require(*map, required);
   for (const auto& [name, value] : map->entries) {
-    const auto s = ReadScalar(value, "a string, number or boolean (librdkafka property value)");
+    const auto s = ReadScalar(value, "a string, number or boolean (librdkafka property value)",
+                              IsSecretKafkaProperty(name));
     if (!s) continue;
     const bool required =
         std::find(kRequiredKafkaProperties.begin(), kRequiredKafkaProperties.end(), name) !=

@@ -160,7 +160,8 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
         continue;
       }
       if (conf->set(property.name, property.value, error) != RdKafka::Conf::CONF_OK) {
-        errors.push_back({property.location, "kafka property '" + property.name + "': " + error});
+        errors.push_back({property.location, "kafka property '" + property.name +
+                                                 "': " + config::RedactSecrets(error, kafka)});
       }
     }
     if (!errors.empty()) return Status::InvalidArgument(errors.front().ToString());
@@ -174,7 +175,10 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
       return Status::Internal("kafka sink callbacks: " + error);
     }
     producer_.reset(RdKafka::Producer::create(conf.get(), error));
-    if (!producer_) return Status::InvalidArgument("cannot create Kafka producer: " + error);
+    if (!producer_) {
+      return Status::InvalidArgument("cannot create Kafka producer: " +
+                                     config::RedactSecrets(error, kafka));
+    }
     return Status::Ok();
   }
 

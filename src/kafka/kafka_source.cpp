@@ -55,7 +55,10 @@ void SetOrDiagnose(RdKafka::Conf& conf, const config::KafkaProperty& property,
     return;
   }
   if (conf.set(property.name, property.value, error) != RdKafka::Conf::CONF_OK) {
-    errors.push_back({property.location, "kafka property '" + property.name + "': " + error});
+    // librdkafka quotes rejected values ('Invalid value "x" for ...'): never a secret one.
+    errors.push_back({property.location,
+                      "kafka property '" + property.name +
+                          "': " + config::RedactSecrets(error, config::KafkaConfig{{property}})});
   }
 }
 
@@ -100,7 +103,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
       return Status::Internal("kafka callbacks: " + error);
     }
     consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
-    if (!consumer_) return Status::InvalidArgument("cannot create Kafka consumer: " + error);
+    if (!consumer_) {
+      return Status::InvalidArgument("cannot create Kafka consumer: " +
+                                     config::RedactSecrets(error, kafka));
+    }
     return Status::Ok();
   }
 

@@ -855,6 +855,17 @@ TEST_CASE("an empty or multi-document file is an error", "[config][loader]") {
                                       "separators)")});
 }
 
+// Found by tests/fuzz/fuzz_config: yaml-cpp 0.7's LoadAll loops forever, allocating, on these
+// (it keeps reporting an empty document at the ',' without consuming it).
+TEST_CASE("a stray ',' where a document goes on is an error, not a hang", "[config][loader]") {
+  CHECK(Errors(",") == std::vector<std::string>{Line("1:1", "invalid YAML: unexpected ','")});
+  CHECK(Errors("[a]\n,") == std::vector<std::string>{Line("2:1", "invalid YAML: unexpected ','")});
+  CHECK(Errors("{kafka: {bootstrap.servers: b}}\n,\n") ==
+        std::vector<std::string>{Line("2:1", "invalid YAML: unexpected ','")});
+  CHECK(Errors("a: 1\n---\n,") ==
+        std::vector<std::string>{Line("3:1", "invalid YAML: unexpected ','")});
+}
+
 TEST_CASE("an unreadable file is one error without a line", "[config][loader]") {
   const LoadResult result = LoadFile("/nonexistent/eddy.yaml", NoEnv());
   REQUIRE(result.errors.size() == 1);
