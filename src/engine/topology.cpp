@@ -653,15 +653,15 @@ Status Topology::Process(const Record& record) {
                     decoder_,         &record,       record.value};
   // Two phases over the step forest: prepare everything (filters, rekeys, selects and every
   // stateful step's inputs), then apply. A record that fails anywhere changes nothing.
-  std::vector<Effect> effects;
+  record_effects_.clear();
   FailureReason reason = FailureReason::kInvalidField;
   failed_step_ = nullptr;
   if (Status prepared = PrepareChildren(SourceInput(source_found->second), source.children, event,
-                                        task.context, reason, effects);
+                                        task.context, reason, record_effects_);
       !prepared.ok()) {
     return Fail(reason, failed_step_, &record, prepared);
   }
-  EDDY_RETURN_IF_ERROR(ApplyEffects(effects, task.context, &record));
+  EDDY_RETURN_IF_ERROR(ApplyEffects(record_effects_, task.context, &record));
   processed_.Increment();
   return Status::Ok();
 }

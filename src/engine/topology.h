@@ -298,6 +298,9 @@ class Topology {
   std::vector<int32_t> new_tasks_;  // created by OnAssigned, restored by FinishAssignment
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
   uint64_t failures_logged_ = 0;
+  // The effects of the record Process is on; a member so that its capacity is reused per
+  // record. Process is not re-entered: join results collect theirs in RunJoinOutput.
+  std::vector<Effect> record_effects_;
   // The step PrepareChildren was preparing when it failed (points into nodes_); null when the
   // record failed before reaching a step.
   const std::string* failed_step_ = nullptr;
