@@ -291,7 +291,16 @@ struct TopologyConfig {
 
 // How records that Kafka refused or never acknowledged are retried (every sink, late_records
 // and dead-letter topic). See docs/error-handling.md.
+enum class DeliveryGuarantee { kAtLeastOnce, kExactlyOnce };
+
 struct DeliveryConfig {
+  // at_least_once (default): sinks use the idempotent producer and are flushed before each
+  // state commit. exactly_once: each commit's outputs and input offsets go out in one Kafka
+  // transaction, recorded in RocksDB first (engine/exactly_once_sink.h, docs/guarantees.md).
+  DeliveryGuarantee guarantee = DeliveryGuarantee::kAtLeastOnce;
+  // exactly_once: the producer's transactional.id. Empty: "eddy-<group.id>", plus
+  // "-<group.instance.id>" when that is set. Each instance needs its own.
+  std::string transactional_id;
   // Tries per record, the first one included: 1 = no retry. 1..100.
   int attempts = 3;
   // Delay before retry n (n = 1, 2, ...): min(max_backoff, backoff * 2^(n-1)), scaled by a

@@ -52,8 +52,8 @@ namespace {
 // that order when an unknown key has no close match).
 const std::vector<std::string> kTopKeys = {"kafka",   "state",    "http",
                                            "logging", "delivery", "topologies"};
-const std::vector<std::string> kDeliveryKeys = {"attempts", "backoff", "max_backoff",
-                                                "circuit_breaker"};
+const std::vector<std::string> kDeliveryKeys = {
+    "guarantee", "transactional_id", "attempts", "backoff", "max_backoff", "circuit_breaker"};
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
 const std::vector<std::string> kDeadLettersKeys = {"topic"};
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
@@ -601,6 +601,15 @@ void Loader::ParseLogging(const Value& v, LoggingConfig& out) {
 void Loader::ParseDelivery(const Value& v, DeliveryConfig& out) {
   const auto map = ReadMap(v, "delivery", &kDeliveryKeys);
   if (!map) return;
+  if (const Value* guarantee = map->Find("guarantee")) {
+    static const std::vector<EnumOption<DeliveryGuarantee>> kGuarantees = {
+        {"at_least_once", DeliveryGuarantee::kAtLeastOnce},
+        {"exactly_once", DeliveryGuarantee::kExactlyOnce}};
+    if (const auto g = ReadEnum(*guarantee, kGuarantees)) out.guarantee = *g;
+  }
+  if (const Value* id = map->Find("transactional_id")) {
+    if (auto text = ReadString(*id)) out.transactional_id = std::move(*text);
+  }
   if (const Value* attempts = map->Find("attempts")) {
     if (const auto n = ReadIntegerIn(*attempts, 1, 100, "a number of attempts")) {
       out.attempts = static_cast<int>(*n);

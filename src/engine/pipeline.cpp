@@ -13,10 +13,11 @@ using Clock = std::chrono::steady_clock;
 
 Pipeline::Pipeline(Source& source, state::StateDb& db,
                    std::vector<std::unique_ptr<Topology>>& topologies, metrics::Metrics& metrics,
-                   PipelineOptions options, Sink* sink)
+                   PipelineOptions options, Sink* sink, ExactlyOnceSink* exactly_once)
     : source_(source),
       db_(db),
-      sink_(sink),
+      sink_(exactly_once != nullptr ? exactly_once : sink),
+      exactly_once_(exactly_once),
       topologies_(topologies),
       metrics_(metrics),
       options_(options),
@@ -45,6 +46,7 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
       }
     }
     start.offset = all_have_state ? resume : std::nullopt;
+    if (start.offset) committed_offsets_[start.partition] = *start.offset;
     spdlog::info(
         "assigned {}/{}: resuming at {}", start.partition.topic, start.partition.partition,
         start.offset ? std::to_string(*start.offset) : std::string("the group's committed offset"));
@@ -72,6 +74,7 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
     buffer_paused_.erase(partition);
     breaker_paused_.erase(partition);
     assigned_.erase(partition);
+    committed_offsets_.erase(partition);
     metrics_.consumer_lag.Remove(&metrics_.consumer_lag.Add(
         {{"topic", partition.topic}, {"partition", std::to_string(partition.partition)}}));
     std::erase(lag_labels_, partition);
@@ -295,7 +298,9 @@ Status Pipeline::UpdateBreakerPauses() {
 
 Status Pipeline::Commit() {
   if (failed_) return Status::Internal("not committing after a processing failure");
-  if (uncommitted_records_ == 0 && uncommitted_.empty() && !idle_advance_pending_) {
+  const bool outputs_kept = exactly_once_ != nullptr && exactly_once_->kept_records() > 0;
+  if (uncommitted_records_ == 0 && uncommitted_.empty() && !idle_advance_pending_ &&
+      !outputs_kept) {
     return Status::Ok();
   }
   idle_advance_pending_ = false;
@@ -303,11 +308,29 @@ Status Pipeline::Commit() {
   state::WriteBatch batch;
   std::vector<PartitionOffset> progressed;
   for (auto& topology : topologies_) EDDY_RETURN_IF_ERROR(topology->FlushTo(batch, progressed));
-  // Outputs first, then the state and offsets that produced them: a crash in between
-  // replays the inputs (outputs repeated), never the reverse (outputs lost).
-  if (sink_ != nullptr) EDDY_RETURN_IF_ERROR(sink_->Flush(options_.sink_flush_timeout));
+  // Kafka's committed offset for a partition is the minimum over the topologies reading it.
+  std::map<TopicPartition, int64_t> lowest;
+  for (const PartitionOffset& offset : progressed) {
+    auto [it, inserted] = lowest.try_emplace(offset.partition, offset.next_offset);
+    if (!inserted) it->second = std::min(it->second, offset.next_offset);
+  }
+  if (exactly_once_ != nullptr) {
+    // The outputs go into the same write as the state and offsets that produced them; Kafka
+    // gets them, with the offsets of every assigned partition, after the write.
+    std::map<TopicPartition, int64_t> offsets = committed_offsets_;
+    for (const auto& [partition, next] : lowest) offsets[partition] = next;
+    std::vector<PartitionOffset> transaction_offsets;
+    for (const auto& [partition, next] : offsets) transaction_offsets.push_back({partition, next});
+    EDDY_RETURN_IF_ERROR(exactly_once_->Stage(std::move(transaction_offsets), batch));
+  } else if (sink_ != nullptr) {
+    // Outputs first, then the state and offsets that produced them: a crash in between
+    // replays the inputs (outputs repeated), never the reverse (outputs lost).
+    EDDY_RETURN_IF_ERROR(sink_->Flush(options_.sink_flush_timeout));
+  }
   if (batch.Count() > 0) EDDY_RETURN_IF_ERROR(WriteWithRetry(batch));
   for (auto& topology : topologies_) topology->OnCommitted();
+  for (const auto& [partition, next] : lowest) committed_offsets_[partition] = next;
+  if (exactly_once_ != nullptr) EDDY_RETURN_IF_ERROR(exactly_once_->Publish());
   const auto committed = Clock::now();
   commits_.Increment();
   commit_duration_.Observe(std::chrono::duration<double>(committed - started).count());
@@ -326,13 +349,7 @@ Status Pipeline::Commit() {
   uncommitted_.clear();
   uncommitted_records_ = 0;
 
-  // Kafka's committed offset for a partition is the minimum over the topologies reading it.
-  std::map<TopicPartition, int64_t> lowest;
-  for (const PartitionOffset& offset : progressed) {
-    auto [it, inserted] = lowest.try_emplace(offset.partition, offset.next_offset);
-    if (!inserted) it->second = std::min(it->second, offset.next_offset);
-  }
-  if (!lowest.empty()) {
+  if (exactly_once_ == nullptr && !lowest.empty()) {
     std::vector<PartitionOffset> offsets;
     for (const auto& [partition, next] : lowest) offsets.push_back({partition, next});
     source_.CommitAsync(offsets);
@@ -359,6 +376,15 @@ Status Pipeline::Run() {
   }
   const std::vector<std::string> topics(topic_set.begin(), topic_set.end());
   EDDY_RETURN_IF_ERROR(CheckCoPartitioning());
+  // Settles the transaction a crash may have left between RocksDB and Kafka, before any new
+  // output is staged.
+  if (exactly_once_ != nullptr) {
+    if (Status recovered = exactly_once_->Recover(); !recovered.ok()) {
+      failed_ = true;
+      (void)source_.Close();
+      return recovered;
+    }
+  }
   EDDY_RETURN_IF_ERROR(source_.Subscribe(topics, this));
 
   struct TopicRoute {

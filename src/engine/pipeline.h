@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/exactly_once_sink.h"
 #include "engine/sink.h"
 #include "engine/source.h"
 #include "engine/topology.h"
@@ -56,13 +57,22 @@ class Pipeline final : public SourceListener {
  public:
   // `sink` (may be null when no topology has sinks) is flushed before each RocksDB commit,
   // so sink output is at-least-once: never lost, possibly repeated after a crash.
+  //
+  // With `exactly_once` (delivery.guarantee: exactly_once), topologies write to it instead
+  // and `sink` must be null: each commit stages their outputs with the state in RocksDB and
+  // then publishes them and the input offsets in one Kafka transaction (exactly_once_sink.h);
+  // the Source's own offset commits are not used.
   Pipeline(Source& source, state::StateDb& db, std::vector<std::unique_ptr<Topology>>& topologies,
-           metrics::Metrics& metrics, PipelineOptions options, Sink* sink = nullptr);
+           metrics::Metrics& metrics, PipelineOptions options, Sink* sink = nullptr,
+           ExactlyOnceSink* exactly_once = nullptr);
 
   // Subscribes and processes until RequestStop(); then commits, closes the source and
   // returns. An error means state could not be read or written: eddy must stop.
   Status Run();
-  void RequestStop() { stop_requested_.store(true); }
+  void RequestStop() {
+    stop_requested_.store(true);
+    if (exactly_once_ != nullptr) exactly_once_->RequestStop();
+  }
 
   // True once the source has assigned partitions (possibly none) at least once.
   bool assignment_received() const { return assignment_received_.load(); }
@@ -97,7 +107,8 @@ class Pipeline final : public SourceListener {
   // Constant after construction.
   Source& source_;
   state::StateDb& db_;
-  Sink* const sink_;  // may be null
+  Sink* const sink_;                     // may be null
+  ExactlyOnceSink* const exactly_once_;  // may be null
   std::vector<std::unique_ptr<Topology>>& topologies_;
   metrics::Metrics& metrics_;
   const PipelineOptions options_;
@@ -133,6 +144,9 @@ class Pipeline final : public SourceListener {
   std::set<TopicPartition> paused_;              // partitions waiting for them
   std::set<TopicPartition> buffer_paused_;       // aligned inputs that ran ahead
   std::set<TopicPartition> assigned_;            // every assigned partition
+  // Exactly-once output: the next offset of each assigned partition as of the last commit
+  // (or assignment), for transactions of commits that did not move every partition.
+  std::map<TopicPartition, int64_t> committed_offsets_;
   std::set<TopicPartition> breaker_paused_;      // feed topologies whose sink topic is blocked
 };
 

@@ -142,20 +142,9 @@ Status ReliableSink::Send(SinkRecord record) {
   return DeadLetter(std::move(record), sent);
 }
 
-Status ReliableSink::DeadLetter(SinkRecord record, const Status& error) {
-  const auto route = routes_.find(record.topic);
-  if (route == routes_.end() || route->second.dead_letter_topic.empty()) {
-    return WithContext(error, "record to " + record.topic +
-                                  " not delivered, and its topology has no dead_letters topic: ");
-  }
-  static uint64_t logged = 0;
-  if (const uint64_t n = logged++; n < kLogFirst || n % kLogEvery == 0) {
-    spdlog::warn("topology {}: a record to {} could not be delivered; sent to {}: {}",
-                 route->second.topology, record.topic, route->second.dead_letter_topic,
-                 error.message());
-  }
+SinkRecord DeadLetterOf(SinkRecord record, const Status& error, const DeadLetterRoute& route) {
   SinkRecord letter;
-  letter.topic = route->second.dead_letter_topic;
+  letter.topic = route.dead_letter_topic;
   letter.key = std::move(record.key);
   letter.value = std::move(record.value);
   // Stamped by the producer when sent (0): the original timestamp may be why the record was
@@ -170,15 +159,32 @@ Status ReliableSink::DeadLetter(SinkRecord record, const Status& error) {
   }
   letter.headers.emplace_back("eddy.reason", "delivery_failed");
   letter.headers.emplace_back("eddy.error", error.message());
-  letter.headers.emplace_back("eddy.topology", route->second.topology);
+  letter.headers.emplace_back("eddy.topology", route.topology);
   letter.headers.emplace_back("eddy.sink.topic", record.topic);
   if (record.timestamp_ms > 0) {
     letter.headers.emplace_back("eddy.sink.timestamp_ms", std::to_string(record.timestamp_ms));
   }
+  return letter;
+}
+
+Status ReliableSink::DeadLetter(SinkRecord record, const Status& error) {
+  const auto route = routes_.find(record.topic);
+  if (route == routes_.end() || route->second.dead_letter_topic.empty()) {
+    return WithContext(error, "record to " + record.topic +
+                                  " not delivered, and its topology has no dead_letters topic: ");
+  }
+  static uint64_t logged = 0;
+  if (const uint64_t n = logged++; n < kLogFirst || n % kLogEvery == 0) {
+    spdlog::warn("topology {}: a record to {} could not be delivered; sent to {}: {}",
+                 route->second.topology, record.topic, route->second.dead_letter_topic,
+                 error.message());
+  }
+  const std::string topic = record.topic;
+  SinkRecord letter = DeadLetterOf(std::move(record), error, route->second);
   sent_since_flush_.insert(letter.topic);
   bool transient = false;
   if (Status sent = SendWithRetries(letter, transient); !sent.ok()) {
-    return WithContext(sent, "record to " + record.topic + " not delivered (" + error.message() +
+    return WithContext(sent, "record to " + topic + " not delivered (" + error.message() +
                                  ") and its dead letter could not be sent to " + letter.topic +
                                  " either: ");
   }

@@ -97,6 +97,10 @@ struct DeadLetterRoute {
   std::string dead_letter_topic;
 };
 
+// `record`, which could not be delivered (`error`), as the dead letter ReliableSink sends to
+// `route.dead_letter_topic` (headers above).
+SinkRecord DeadLetterOf(SinkRecord record, const Status& error, const DeadLetterRoute& route);
+
 class ReliableSink final : public Sink {
  public:
   // `routes`: sink / late_records topic -> its topology's route (the first topology's when

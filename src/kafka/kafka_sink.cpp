@@ -46,8 +46,9 @@ void CheckManaged(const config::KafkaProperty& property, std::vector<config::Dia
                                              "eddy's sinks requires it"});
   } else if (name == "transactional.id") {
     errors.push_back({property.location,
-                      "kafka property 'transactional.id' is not supported: eddy's sinks are "
-                      "at-least-once, without transactions"});
+                      "kafka property 'transactional.id' is not supported: set "
+                      "delivery.guarantee: exactly_once (and delivery.transactional_id to "
+                      "choose the id) for transactional sinks"});
   }
 }
 
@@ -142,7 +143,7 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
     producer_.reset();  // before the members its callbacks use
   }
 
-  Status Init(const config::KafkaConfig& kafka) {
+  Status Init(const config::KafkaConfig& kafka, const std::string& transactional_id) {
     ConfPtr conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::string error;
     // Defaults first: a configured property, or an alias of one (compression.codec), wins.
@@ -167,6 +168,10 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
     if (!errors.empty()) return Status::InvalidArgument(errors.front().ToString());
     if (conf->set("enable.idempotence", "true", error) != RdKafka::Conf::CONF_OK) {
       return Status::Internal("kafka property enable.idempotence: " + error);
+    }
+    if (!transactional_id.empty() &&
+        conf->set("transactional.id", transactional_id, error) != RdKafka::Conf::CONF_OK) {
+      return Status::InvalidArgument("transactional.id '" + transactional_id + "': " + error);
     }
     if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(this), error) !=
             RdKafka::Conf::CONF_OK ||
@@ -254,6 +259,8 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
     if (!value.empty() && value.back() == '\0') value.pop_back();  // size counts the NUL
     return value;
   }
+
+  rd_kafka_t* handle() { return producer_->c_ptr(); }
 
   // RdKafka::DeliveryReportCb
   void dr_cb(RdKafka::Message& message) override {
@@ -383,9 +390,10 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
 };
 
 Result<std::unique_ptr<KafkaSink>> KafkaSink::Create(const config::KafkaConfig& kafka,
-                                                     metrics::Metrics& metrics) {
+                                                     metrics::Metrics& metrics,
+                                                     const std::string& transactional_id) {
   auto impl = std::make_unique<Impl>(metrics);
-  EDDY_RETURN_IF_ERROR(impl->Init(kafka));
+  EDDY_RETURN_IF_ERROR(impl->Init(kafka, transactional_id));
   return std::unique_ptr<KafkaSink>(new KafkaSink(std::move(impl)));
 }
 
@@ -403,6 +411,9 @@ std::vector<engine::FailedDelivery> KafkaSink::TakeFailed() {
 }
 std::optional<std::string> KafkaSink::EffectiveProperty(const std::string& name) const {
   return impl_->EffectiveProperty(name);
+}
+rd_kafka_t* KafkaSink::handle() {
+  return impl_->handle();
 }
 
 }  // namespace eddy::kafka

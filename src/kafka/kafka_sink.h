@@ -37,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include <librdkafka/rdkafka.h>
+
 #include "common/status.h"
 #include "config/config.h"
 #include "config/loader.h"
@@ -65,8 +67,11 @@ Status DeliveryStatus(int error_code, const std::string& message);
 
 class KafkaSink final : public engine::Sink {
  public:
+  // A non-empty `transactional_id` makes the producer transactional: only KafkaTransactions
+  // (kafka_transactions.h) creates one, and drives its transactions.
   static Result<std::unique_ptr<KafkaSink>> Create(const config::KafkaConfig& kafka,
-                                                   metrics::Metrics& metrics);
+                                                   metrics::Metrics& metrics,
+                                                   const std::string& transactional_id = "");
   // Flushes for at most kCloseTimeout, then destroys the producer. Records still unacknowledged
   // are dropped: the state that produced them was not committed (the pipeline commits only
   // after a successful Flush), so they are produced again after the restart.
@@ -82,6 +87,8 @@ class KafkaSink final : public engine::Sink {
   // The value the producer uses for a librdkafka property, e.g. "enable.idempotence" ->
   // "true"; nullopt if it is not set (group.id) or unknown. For diagnostics and tests.
   std::optional<std::string> EffectiveProperty(const std::string& name) const;
+  // librdkafka's handle of the producer, for the transaction calls of KafkaTransactions.
+  rd_kafka_t* handle();
 
  private:
   class Impl;

@@ -79,6 +79,8 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     if (consumer_ && !closed_) (void)Close();
   }
 
+  rd_kafka_t* handle() { return consumer_->c_ptr(); }
+
   Status Init(const config::KafkaConfig& kafka) {
     ConfPtr conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
     std::string error;
@@ -429,6 +431,9 @@ Status KafkaSource::Resume(const engine::TopicPartition& partition) {
 Result<int64_t> KafkaSource::EndOffset(const engine::TopicPartition& partition,
                                        std::chrono::milliseconds timeout) {
   return impl_->EndOffset(partition, timeout);
+}
+rd_kafka_t* KafkaSource::handle() {
+  return impl_->handle();
 }
 std::optional<int64_t> KafkaSource::Position(const engine::TopicPartition& partition) {
   return impl_->Position(partition);

@@ -11,6 +11,8 @@
 // rebalance callback runs inside consume(), i.e. on that same thread.
 #pragma once
 
+#include <librdkafka/rdkafka.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -47,6 +49,9 @@ class KafkaSource final : public engine::Source {
   std::optional<int64_t> Position(const engine::TopicPartition& partition) override;
   Result<int32_t> PartitionCount(const std::string& topic,
                                  std::chrono::milliseconds timeout) override;
+  // librdkafka's handle of the consumer, for KafkaTransactions (the group's metadata and
+  // committed offsets). Processing thread only.
+  rd_kafka_t* handle();
 
  private:
   class Impl;

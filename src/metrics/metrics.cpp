@@ -81,6 +81,16 @@ Metrics::Metrics()
                                .Name("eddy_sink_circuit_open")
                                .Help("1 while the circuit breaker of a sink topic is open")
                                .Register(*registry_)),
+      sink_transactions(prometheus::BuildCounter()
+                            .Name("eddy_sink_transactions_total")
+                            .Help("Kafka transactions of exactly-once output, by result "
+                                  "(committed, aborted)")
+                            .Register(*registry_)),
+      sink_transaction_duration(prometheus::BuildHistogram()
+                                    .Name("eddy_sink_transaction_duration_seconds")
+                                    .Help("Duration of one Kafka transaction of exactly-once "
+                                          "output, first record to commit")
+                                    .Register(*registry_)),
       build_info(prometheus::BuildGauge()
                      .Name("eddy_build_info")
                      .Help("Constant 1, labelled with the eddy version")

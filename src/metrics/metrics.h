@@ -77,6 +77,11 @@ class Metrics {
   // 1 while the circuit breaker of a sink topic is open (its writers' sources paused),
   // else 0. {topic}
   prometheus::Family<prometheus::Gauge>& circuit_breaker_open;
+  // delivery.guarantee exactly_once: Kafka transactions that committed (result="committed")
+  // or were aborted to be tried again (result="aborted"). {result}
+  prometheus::Family<prometheus::Counter>& sink_transactions;
+  // Duration of one Kafka transaction, from its first record to its commit. {}
+  prometheus::Family<prometheus::Histogram>& sink_transaction_duration;
   // Constant 1, labelled with the version. {version}
   prometheus::Family<prometheus::Gauge>& build_info;
 };

@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
+#include "kafka/kafka_transactions.h"
 #include "metrics/metrics.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
@@ -46,6 +47,9 @@ struct Daemon::Parts {
   std::unique_ptr<engine::ReliableSink> reliable_sink;
   std::vector<std::unique_ptr<engine::Topology>> topologies;
   std::unique_ptr<kafka::KafkaSource> source;
+  // delivery.guarantee exactly_once: instead of sink / reliable_sink, what topologies write to.
+  std::unique_ptr<kafka::KafkaTransactions> transactions;  // uses source's consumer
+  std::unique_ptr<engine::ExactlyOnceSink> exactly_once;
   std::unique_ptr<engine::Pipeline> pipeline;
   std::unique_ptr<http::Server> server;
   std::atomic<bool> stopping{false};
@@ -77,27 +81,46 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   if (!db.ok()) return db.status();
   parts->db = std::move(*db);
 
-  // A producer only when something writes to Kafka: sinks or late_records topics.
+  Result<std::unique_ptr<kafka::KafkaSource>> source =
+      kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
+  if (!source.ok()) return source.status();
+  parts->source = std::move(*source);
+
+  // A producer only when something writes to Kafka: sinks, late_records or dead_letters.
+  engine::Sink* topology_sink = nullptr;
   if (std::any_of(cfg.topologies.begin(), cfg.topologies.end(), config::WritesToKafka)) {
-    Result<std::unique_ptr<kafka::KafkaSink>> sink =
-        kafka::KafkaSink::Create(cfg.kafka, *parts->metrics);
-    if (!sink.ok()) return sink.status();
-    parts->sink = std::move(*sink);
-    std::set<std::string> dead_letter_topics;
-    for (const config::TopologyConfig& topology : cfg.topologies) {
-      if (!topology.dead_letters.topic.empty()) {
-        dead_letter_topics.insert(topology.dead_letters.topic);
-      }
-    }
     parts->retry_clock = engine::SystemRetryClock();
-    parts->reliable_sink = std::make_unique<engine::ReliableSink>(
-        *parts->sink, cfg.delivery, engine::ReliableSink::RoutesOf(cfg.topologies),
-        std::move(dead_letter_topics), *parts->retry_clock, *parts->metrics);
+    if (cfg.delivery.guarantee == config::DeliveryGuarantee::kExactlyOnce) {
+      Result<std::unique_ptr<kafka::KafkaTransactions>> transactions =
+          kafka::KafkaTransactions::Create(cfg.kafka, kafka::TransactionalId(cfg),
+                                           *parts->source, *parts->metrics);
+      if (!transactions.ok()) return transactions.status();
+      parts->transactions = std::move(*transactions);
+      parts->exactly_once = std::make_unique<engine::ExactlyOnceSink>(
+          *parts->transactions, *parts->db, cfg.delivery,
+          engine::ReliableSink::RoutesOf(cfg.topologies), *parts->retry_clock, *parts->metrics);
+      topology_sink = parts->exactly_once.get();
+    } else {
+      Result<std::unique_ptr<kafka::KafkaSink>> sink =
+          kafka::KafkaSink::Create(cfg.kafka, *parts->metrics);
+      if (!sink.ok()) return sink.status();
+      parts->sink = std::move(*sink);
+      std::set<std::string> dead_letter_topics;
+      for (const config::TopologyConfig& topology : cfg.topologies) {
+        if (!topology.dead_letters.topic.empty()) {
+          dead_letter_topics.insert(topology.dead_letters.topic);
+        }
+      }
+      parts->reliable_sink = std::make_unique<engine::ReliableSink>(
+          *parts->sink, cfg.delivery, engine::ReliableSink::RoutesOf(cfg.topologies),
+          std::move(dead_letter_topics), *parts->retry_clock, *parts->metrics);
+      topology_sink = parts->reliable_sink.get();
+    }
   }
   for (const config::TopologyConfig& topology_config : cfg.topologies) {
     Result<std::unique_ptr<engine::Topology>> topology =
         engine::Topology::Create(topology_config, *parts->db, *parts->metrics,
-                                 &parts->window_retention, parts->reliable_sink.get());
+                                 &parts->window_retention, topology_sink);
     if (!topology.ok()) return topology.status();
     parts->topologies.push_back(std::move(*topology));
   }
@@ -117,16 +140,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
     }
   }
 
-  Result<std::unique_ptr<kafka::KafkaSource>> source =
-      kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
-  if (!source.ok()) return source.status();
-  parts->source = std::move(*source);
-
   engine::PipelineOptions pipeline_options;
   pipeline_options.commit_interval = cfg.state.commit_interval;
   parts->pipeline = std::make_unique<engine::Pipeline>(
       *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options,
-      parts->reliable_sink.get());
+      parts->reliable_sink.get(), parts->exactly_once.get());
 
   http::ServerOptions server_options;
   server_options.address = cfg.http.listen_address;
@@ -229,6 +247,12 @@ http::Router BuildRouter(Daemon::Parts& parts) {
     if (parts.stopping.load()) reasons.emplace_back("shutting down");
     const std::string write_error = parts.pipeline->state_write_error();
     if (!write_error.empty()) reasons.push_back("state writes failing: " + write_error);
+    if (parts.exactly_once != nullptr) {
+      const std::string publish_error = parts.exactly_once->publish_error();
+      if (!publish_error.empty()) {
+        reasons.push_back("Kafka transactions failing: " + publish_error);
+      }
+    }
     if (!parts.pipeline->assignment_received()) {
       reasons.emplace_back("waiting for the consumer group to assign partitions");
     }

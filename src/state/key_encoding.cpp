@@ -4,6 +4,7 @@
 //   window_key   := 'W' store partition user_key window_start
 //   progress_key := 'P' topology topic partition
 //   store_meta   := 'M' store
+//   outbox_key   := 'O' name                 -- exactly-once output: "epoch", "transaction"
 //
 //   store, topology, topic, user_key := u32be(length) bytes
 //   partition                        := u32be(partition)          -- source partition (a
@@ -29,6 +30,7 @@
 //                   (see EncodeSessionValue; the key's window_start is the session's start)
 //                 | dedup and table steps: see engine/dedup.cpp, engine/table.cpp
 //   store_meta   -> the step definition fingerprint, written by the engine
+//   outbox_key   -> see engine/exactly_once_sink.cpp
 //
 // Invariant (exactness): a partition's window values and its progress entry are always
 // written in the same RocksDB WriteBatch, so after any crash the state reflects exactly the
@@ -43,6 +45,7 @@ namespace {
 constexpr char kWindowTag = 'W';
 constexpr char kProgressTag = 'P';
 constexpr char kStoreMetaTag = 'M';
+constexpr char kOutboxTag = 'O';
 
 void AppendLengthPrefixed(std::string& out, std::string_view bytes) {
   AppendUint32BigEndian(out, static_cast<uint32_t>(bytes.size()));
@@ -165,6 +168,13 @@ std::string EncodeStoreMetaKey(std::string_view store) {
   std::string out;
   out.push_back(kStoreMetaTag);
   AppendLengthPrefixed(out, store);
+  return out;
+}
+
+std::string EncodeOutboxKey(std::string_view name) {
+  std::string out;
+  out.push_back(kOutboxTag);
+  out.append(name);
   return out;
 }
 

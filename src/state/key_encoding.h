@@ -60,6 +60,9 @@ std::optional<PartitionProgress> DecodeProgress(std::string_view value);
 // read as if it had been built by another.
 std::string EncodeStoreMetaKey(std::string_view store);
 
+// Exactly-once output's own entries (engine/exactly_once_sink.h), e.g. "transaction".
+std::string EncodeOutboxKey(std::string_view name);
+
 // Order-preserving fixed-width encodings (exposed for tests).
 void AppendUint32BigEndian(std::string& out, uint32_t value);
 void AppendInt64Ordered(std::string& out, int64_t value);

@@ -62,6 +62,8 @@ TEST_CASE("error handling is off by default: no dead letters, no size limit, 3 a
 TEST_CASE("every error-handling setting can be spelled out", "[config][loader][error-handling]") {
   const LoadResult result =
       Load(Config("delivery:\n"
+                  "  guarantee: exactly_once\n"
+                  "  transactional_id: orders-1\n"
                   "  attempts: 5\n"
                   "  backoff: 50ms\n"
                   "  max_backoff: 2s\n"
@@ -71,9 +73,11 @@ TEST_CASE("every error-handling setting can be spelled out", "[config][loader][e
   REQUIRE(result.ok());
   const config::Config& config = *result.config;
   CHECK(config.topologies[0].dead_letters.topic == "t.dead");
-  CHECK(config.topologies[0].dead_letters.location.line == 15);
+  CHECK(config.topologies[0].dead_letters.location.line == 17);
   CHECK(config.topologies[0].sources[0].max_value_bytes == 65536);
   CHECK(WritesToKafka(config.topologies[0]));  // a producer is needed for the dead letters
+  CHECK(config.delivery.guarantee == config::DeliveryGuarantee::kExactlyOnce);
+  CHECK(config.delivery.transactional_id == "orders-1");
   CHECK(config.delivery.attempts == 5);
   CHECK(config.delivery.backoff == milliseconds(50));
   CHECK(config.delivery.max_backoff == milliseconds(2000));
@@ -93,8 +97,8 @@ TEST_CASE("bad error-handling settings are reported where they are written",
             Line("4:13", "delivery attempts: expected a number of attempts from 1 to 100; got '0'"),
             Line("5:12", "delivery backoff: expected a duration greater than 0; got '0s'"),
             Line("6:3",
-                 "unknown key 'retries' in delivery; valid keys: attempts, backoff, "
-                 "max_backoff, circuit_breaker"),
+                 "unknown key 'retries' in delivery; valid keys: guarantee, "
+                 "transactional_id, attempts, backoff, max_backoff, circuit_breaker"),
             Line("7:31",
                  "circuit_breaker failures: expected a number of failures from 1 to "
                  "1000000; got '-1'"),
@@ -106,6 +110,11 @@ TEST_CASE("bad error-handling settings are reported where they are written",
                  "9223372036854775807; got '0'"),
             Line("15:27", "dead_letters topic: expected a non-empty string; got ''"),
         });
+  CHECK(Errors(Config("delivery: {guarantee: exactly-once}\n", "")) ==
+        std::vector<std::string>{
+            Line("3:23",
+                 "delivery guarantee: expected one of at_least_once, exactly_once; got "
+                 "'exactly-once'; did you mean 'exactly_once'?")});
   CHECK(
       Errors(Config("delivery: {backoff: 10s}\n", "")) ==
       std::vector<std::string>{
