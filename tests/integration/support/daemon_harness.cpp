@@ -17,9 +17,11 @@ int64_t HourADayAgoMs() {
 }
 
 Deployment::Deployment(std::string topologies,
-                       std::vector<std::pair<std::string, std::string>> kafka_properties)
+                       std::vector<std::pair<std::string, std::string>> kafka_properties,
+                       std::string extra_config)
     : topologies_(std::move(topologies)),
       kafka_properties_(std::move(kafka_properties)),
+      extra_config_(std::move(extra_config)),
       group_(UniqueName("eddy-group")),
       state_dir_(MakeTempDir("eddy-state")),
       port_(FreePort()) {}
@@ -42,8 +44,8 @@ std::string Deployment::ConfigYaml(const std::string& commit_interval) const {
          std::to_string(port_) +
          "\n"
          "logging:\n"
-         "  level: info\n"
-         "topologies:\n" +
+         "  level: info\n" +
+         extra_config_ + "topologies:\n" +
          topologies_;
 }
 

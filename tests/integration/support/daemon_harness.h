@@ -28,9 +28,11 @@ int64_t HourADayAgoMs();
 // change freely between runs (commit_interval here).
 class Deployment {
  public:
-  // `kafka_properties` are added to the kafka map (e.g. group.instance.id).
+  // `kafka_properties` are added to the kafka map (e.g. group.instance.id); `extra_config` is
+  // top-level YAML placed before the topologies (e.g. "delivery: {guarantee: exactly_once}\n").
   explicit Deployment(std::string topologies,
-                      std::vector<std::pair<std::string, std::string>> kafka_properties = {});
+                      std::vector<std::pair<std::string, std::string>> kafka_properties = {},
+                      std::string extra_config = "");
 
   // The whole config: kafka (test broker, this group, a 6 s session), state (this dir,
   // `commit_interval`), http (127.0.0.1, this port), logging at info, then the topologies.
@@ -43,6 +45,7 @@ class Deployment {
  private:
   const std::string topologies_;
   const std::vector<std::pair<std::string, std::string>> kafka_properties_;
+  const std::string extra_config_;
   const std::string group_;
   const std::string state_dir_;
   const uint16_t port_;
