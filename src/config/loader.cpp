@@ -52,8 +52,8 @@ namespace {
 // that order when an unknown key has no close match).
 const std::vector<std::string> kTopKeys = {"kafka",   "state",    "http",
                                            "logging", "delivery", "topologies"};
-const std::vector<std::string> kDeliveryKeys = {
-    "guarantee", "transactional_id", "attempts", "backoff", "max_backoff", "circuit_breaker"};
+const std::vector<std::string> kDeliveryKeys = {"guarantee", "transactional_id", "attempts",
+                                                "backoff",   "max_backoff",      "circuit_breaker"};
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
 const std::vector<std::string> kDeadLettersKeys = {"topic"};
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};

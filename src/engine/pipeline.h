@@ -147,7 +147,7 @@ class Pipeline final : public SourceListener {
   // Exactly-once output: the next offset of each assigned partition as of the last commit
   // (or assignment), for transactions of commits that did not move every partition.
   std::map<TopicPartition, int64_t> committed_offsets_;
-  std::set<TopicPartition> breaker_paused_;      // feed topologies whose sink topic is blocked
+  std::set<TopicPartition> breaker_paused_;  // feed topologies whose sink topic is blocked
 };
 
 }  // namespace eddy::engine

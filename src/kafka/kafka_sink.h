@@ -30,14 +30,14 @@
 // report and event callbacks run inside Send() / Flush() / the destructor, on that thread.
 #pragma once
 
+#include <librdkafka/rdkafka.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <librdkafka/rdkafka.h>
 
 #include "common/status.h"
 #include "config/config.h"

@@ -51,8 +51,8 @@ Status TransactionStatus(const rd_kafka_error_t* error, const std::string& what,
              "' — does another eddy instance run with the same delivery.transactional_id, or "
              "the same group.id and group.instance.id?)";
     }
-    return Status::Internal("kafka transactions: " + what + " failed fatally: " +
-                            Describe(error) + hint);
+    return Status::Internal("kafka transactions: " + what + " failed fatally: " + Describe(error) +
+                            hint);
   }
   return Status::Unavailable("kafka transactions: " + what + ": " + Describe(error));
 }
@@ -75,8 +75,7 @@ std::string TransactionalId(const config::Config& config) {
 Result<std::unique_ptr<KafkaTransactions>> KafkaTransactions::Create(
     const config::KafkaConfig& kafka, const std::string& transactional_id, KafkaSource& source,
     metrics::Metrics& metrics) {
-  Result<std::unique_ptr<KafkaSink>> producer =
-      KafkaSink::Create(kafka, metrics, transactional_id);
+  Result<std::unique_ptr<KafkaSink>> producer = KafkaSink::Create(kafka, metrics, transactional_id);
   if (!producer.ok()) return producer.status();
   return std::unique_ptr<KafkaTransactions>(
       new KafkaTransactions(std::move(*producer), transactional_id, source));
@@ -150,8 +149,7 @@ Status KafkaTransactions::Commit(const engine::OutputTransaction& transaction,
     }
     if (ErrorPtr error{rd_kafka_send_offsets_to_transaction(producer, offsets.get(), group.get(),
                                                             Milliseconds(remaining()))}) {
-      return fail(
-          TransactionStatus(error.get(), "send_offsets_to_transaction", transactional_id_));
+      return fail(TransactionStatus(error.get(), "send_offsets_to_transaction", transactional_id_));
     }
   }
 

@@ -92,8 +92,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
     parts->retry_clock = engine::SystemRetryClock();
     if (cfg.delivery.guarantee == config::DeliveryGuarantee::kExactlyOnce) {
       Result<std::unique_ptr<kafka::KafkaTransactions>> transactions =
-          kafka::KafkaTransactions::Create(cfg.kafka, kafka::TransactionalId(cfg),
-                                           *parts->source, *parts->metrics);
+          kafka::KafkaTransactions::Create(cfg.kafka, kafka::TransactionalId(cfg), *parts->source,
+                                           *parts->metrics);
       if (!transactions.ok()) return transactions.status();
       parts->transactions = std::move(*transactions);
       parts->exactly_once = std::make_unique<engine::ExactlyOnceSink>(
@@ -118,9 +118,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
     }
   }
   for (const config::TopologyConfig& topology_config : cfg.topologies) {
-    Result<std::unique_ptr<engine::Topology>> topology =
-        engine::Topology::Create(topology_config, *parts->db, *parts->metrics,
-                                 &parts->window_retention, topology_sink);
+    Result<std::unique_ptr<engine::Topology>> topology = engine::Topology::Create(
+        topology_config, *parts->db, *parts->metrics, &parts->window_retention, topology_sink);
     if (!topology.ok()) return topology.status();
     parts->topologies.push_back(std::move(*topology));
   }

@@ -71,9 +71,10 @@ using WindowKey = std::pair<std::string, int64_t>;  // user, window start
 std::map<WindowKey, Totals> ReadCommittedResults(const std::string& topic, int& records,
                                                  int& repeats) {
   auto consumer = MakeConsumer(UniqueName("eos-reader"), {{"isolation.level", "read_committed"},
-                                                         {"enable.partition.eof", "true"}});
+                                                          {"enable.partition.eof", "true"}});
   PartitionList partitions;
-  for (int32_t p = 0; p < kPartitions; ++p) partitions.Add(topic, p, RdKafka::Topic::OFFSET_BEGINNING);
+  for (int32_t p = 0; p < kPartitions; ++p)
+    partitions.Add(topic, p, RdKafka::Topic::OFFSET_BEGINNING);
   REQUIRE(consumer->assign(partitions.Items()) == RdKafka::ERR_NO_ERROR);
   static const std::regex kResult(
       R"re(\{"key":"([^"]+)","window_start_ms":(\d+),.*"views":(\d+),"total_ms":(\d+)\})re");
@@ -119,8 +120,7 @@ TEST_CASE("exactly-once sink: SIGKILLs at random moments repeat and lose no wind
   CreateTopic(input, kPartitions);
   CreateTopic(output, kPartitions);
   const int64_t base_ms = HourADayAgoMs();
-  Deployment deployment(Topology(input, output),
-                        {{"group.instance.id", UniqueName("eos-member")}},
+  Deployment deployment(Topology(input, output), {{"group.instance.id", UniqueName("eos-member")}},
                         "delivery: {guarantee: exactly_once}\n");
 
   // Events go to fixed partitions by user, so each (user, minute) is one window result.
@@ -130,7 +130,9 @@ TEST_CASE("exactly-once sink: SIGKILLs at random moments repeat and lose no wind
     return TestRecord{user,
                       R"({"user":")" + user + R"(","duration_ms":)" + std::to_string(i % 97) +
                           R"(,"ts":)" + std::to_string(ts) + "}",
-                      static_cast<int32_t>((i % kUsers) % kPartitions), ts, {}};
+                      static_cast<int32_t>((i % kUsers) % kPartitions),
+                      ts,
+                      {}};
   };
   std::atomic<int64_t> produced{0};
   std::atomic<bool> producer_failed{false};
@@ -187,9 +189,11 @@ TEST_CASE("exactly-once sink: SIGKILLs at random moments repeat and lose no wind
   const int64_t end_ms = base_ms + events * kSpacingMs + 10 * kMinute;
   std::vector<TestRecord> closers;
   for (int32_t p = 0; p < kPartitions; ++p) {
-    closers.push_back({"closer", R"({"user":"closer","duration_ms":0,"ts":)" +
-                                     std::to_string(end_ms) + "}",
-                       p, end_ms, {}});
+    closers.push_back({"closer",
+                       R"({"user":"closer","duration_ms":0,"ts":)" + std::to_string(end_ms) + "}",
+                       p,
+                       end_ms,
+                       {}});
   }
   Produce(input, closers);
 

@@ -45,8 +45,7 @@ std::string Deployment::ConfigYaml(const std::string& commit_interval) const {
          "\n"
          "logging:\n"
          "  level: info\n" +
-         extra_config_ + "topologies:\n" +
-         topologies_;
+         extra_config_ + "topologies:\n" + topologies_;
 }
 
 std::unique_ptr<EddyProcess> Deployment::Start(const std::string& commit_interval) const {

@@ -7,8 +7,6 @@
 //
 // What must hold: whatever the failure, the records FakeKafka committed equal, in order,
 // those of one clean run over the same input: nothing lost, nothing twice.
-#include "engine/exactly_once_sink.h"
-
 #include <spdlog/spdlog.h>
 
 #include <catch2/catch.hpp>
@@ -20,6 +18,7 @@
 #include <vector>
 
 #include "config/loader.h"
+#include "engine/exactly_once_sink.h"
 #include "engine/fixture_source.h"
 #include "engine/pipeline.h"
 #include "engine/topology.h"
@@ -174,9 +173,8 @@ class Process {
     Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir, {});
     REQUIRE(db.ok());
     db_ = std::move(*db);
-    sink_ = std::make_unique<ExactlyOnceSink>(kafka, *db_, config_.delivery,
-                                              ReliableSink::RoutesOf(config_.topologies), clock,
-                                              metrics);
+    sink_ = std::make_unique<ExactlyOnceSink>(
+        kafka, *db_, config_.delivery, ReliableSink::RoutesOf(config_.topologies), clock, metrics);
     for (const config::TopologyConfig& topology : config_.topologies) {
       Result<std::unique_ptr<Topology>> created =
           Topology::Create(topology, *db_, metrics, nullptr, sink_.get());
@@ -287,9 +285,10 @@ TEST_CASE("exactly-once: each commit's outputs and offsets go out in one transac
   CHECK(kafka.committed_offsets[{"clicks", 0}].second.starts_with("eddy.txn/"));
 }
 
-TEST_CASE("a crash after the RocksDB commit and before Kafka's publishes the same outputs "
-          "again at start",
-          "[engine][exactly-once]") {
+TEST_CASE(
+    "a crash after the RocksDB commit and before Kafka's publishes the same outputs "
+    "again at start",
+    "[engine][exactly-once]") {
   const std::vector<std::string> clean = CleanRunValues();
   for (int crash_at : {1, 4, 9, 15}) {
     DYNAMIC_SECTION("crash at transaction attempt " << crash_at) {
