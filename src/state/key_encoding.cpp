@@ -4,9 +4,12 @@
 //   window_key   := 'W' store partition user_key window_start
 //   progress_key := 'P' topology topic partition
 //   store_meta   := 'M' store
+//   format_key   := 'F'                      -- the key format version, "2"
 //   outbox_key   := 'O' name                 -- exactly-once output: "epoch", "transaction"
 //
-//   store, topology, topic, user_key := u32be(length) bytes
+//   store, topology, topic           := u32be(length) bytes
+//   user_key                         := bytes with 0x00 as 0x00 0xFF, then 0x00 0x01
+//                                       (order-preserving: key order is user-key byte order)
 //   partition                        := u32be(partition)          -- source partition (a
 //                                       task); table rows use -1 (0xFFFFFFFF): they are global
 //   window_start                     := u64be(start_ms XOR 2^63)  -- signed, order-preserving
@@ -19,8 +22,11 @@
 //   changelog restore) as one contiguous range.
 // - Within it, one user key's windows are contiguous and sorted by window start, so a view
 //   query is a single prefix scan per partition.
-// - Lengths are prefixed (not separator-terminated) so any bytes are valid keys and no
-//   key is a prefix-collision of another.
+// - Store names are length-prefixed and user keys escaped and terminated, so any bytes are
+//   valid keys and no key is a prefix-collision of another. User keys sort in their own byte
+//   order, so a view's range and prefix scans are seeks (EncodeUserKeyRangePrefix).
+// - The format is recorded under format_key; StateDb::Open refuses a directory written in
+//   another format (format 1 length-prefixed user keys).
 //
 // Values:
 //   progress_key -> i64be(next_offset) i64be(stream_time_ms)   (see EncodeProgress)
@@ -50,6 +56,38 @@ constexpr char kOutboxTag = 'O';
 void AppendLengthPrefixed(std::string& out, std::string_view bytes) {
   AppendUint32BigEndian(out, static_cast<uint32_t>(bytes.size()));
   out.append(bytes);
+}
+
+// User keys: order-preserving, so that RocksDB's byte order of a store's keys is the byte
+// order of the user keys (range scans and prefix scans of a view are RocksDB seeks).
+// 0x00 is written as 0x00 0xFF, and 0x00 0x01 ends the key: a key sorts before every longer
+// key it is a prefix of (its terminator 0x00 0x01 is below both 0x00 0xFF and any byte >= 1).
+void AppendOrderedBytes(std::string& out, std::string_view bytes) {
+  for (const char c : bytes) {
+    out.push_back(c);
+    if (c == '\0') out.push_back('\xFF');
+  }
+  out.push_back('\0');
+  out.push_back('\x01');
+}
+
+bool ReadOrderedBytes(std::string_view& in, std::string& out) {
+  out.clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\0') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 1 >= in.size()) return false;
+    if (in[i + 1] == '\x01') {
+      in.remove_prefix(i + 2);
+      return true;
+    }
+    if (in[i + 1] != '\xFF') return false;
+    out.push_back('\0');
+    ++i;
+  }
+  return false;
 }
 
 bool ReadLengthPrefixed(std::string_view& in, std::string& out) {
@@ -101,7 +139,15 @@ std::string EncodeStorePartitionPrefix(std::string_view store, int32_t partition
 std::string EncodeWindowKeyPrefix(std::string_view store, int32_t partition,
                                   std::string_view user_key) {
   std::string out = EncodeStorePartitionPrefix(store, partition);
-  AppendLengthPrefixed(out, user_key);
+  AppendOrderedBytes(out, user_key);
+  return out;
+}
+
+std::string EncodeUserKeyRangePrefix(std::string_view store, int32_t partition,
+                                     std::string_view user_key_prefix) {
+  std::string out = EncodeStorePartitionPrefix(store, partition);
+  AppendOrderedBytes(out, user_key_prefix);
+  out.resize(out.size() - 2);  // without the terminator: every key that starts with it
   return out;
 }
 
@@ -119,7 +165,7 @@ std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded) {
   if (encoded.size() < 4) return std::nullopt;
   key.partition = static_cast<int32_t>(ReadUint32BigEndian(encoded));
   encoded.remove_prefix(4);
-  if (!ReadLengthPrefixed(encoded, key.user_key)) return std::nullopt;
+  if (!ReadOrderedBytes(encoded, key.user_key)) return std::nullopt;
   if (encoded.size() != 8) return std::nullopt;
   key.window_start_ms = ReadInt64Ordered(encoded);
   return key;
@@ -169,6 +215,10 @@ std::string EncodeStoreMetaKey(std::string_view store) {
   out.push_back(kStoreMetaTag);
   AppendLengthPrefixed(out, store);
   return out;
+}
+
+std::string EncodeFormatKey() {
+  return std::string(1, 'F');
 }
 
 std::string EncodeOutboxKey(std::string_view name) {

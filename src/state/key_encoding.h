@@ -23,6 +23,10 @@ std::string EncodeWindowKey(const WindowKey& key);
 // Prefix of all windows of one user key in one partition of a store, ordered by start.
 std::string EncodeWindowKeyPrefix(std::string_view store, int32_t partition,
                                   std::string_view user_key);
+// Prefix of the windows of every user key that starts with `user_key_prefix` (all keys for
+// ""), in one partition of a store. Keys sort by user key bytes, then window start.
+std::string EncodeUserKeyRangePrefix(std::string_view store, int32_t partition,
+                                     std::string_view user_key_prefix);
 // Prefix of everything one partition holds in a store (for dropping a partition).
 std::string EncodeStorePartitionPrefix(std::string_view store, int32_t partition);
 
@@ -59,6 +63,10 @@ std::optional<PartitionProgress> DecodeProgress(std::string_view value);
 // A store's definition fingerprint, so state built by one definition of a step is never
 // read as if it had been built by another.
 std::string EncodeStoreMetaKey(std::string_view store);
+
+// Where the key format version is stored (StateDb::Open); kKeyFormat is the current one.
+std::string EncodeFormatKey();
+inline constexpr std::string_view kKeyFormat = "2";
 
 // Exactly-once output's own entries (engine/exactly_once_sink.h), e.g. "transaction".
 std::string EncodeOutboxKey(std::string_view name);

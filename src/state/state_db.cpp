@@ -107,6 +107,37 @@ class StateDb::RetentionFilter final : public rocksdb::CompactionFilter {
   const WindowRetention& retention_;
 };
 
+namespace {
+
+// A state directory is read only in the key format it was written in (key_encoding.cpp). An
+// empty one gets the current format; one with keys but no format entry is format 1.
+Status CheckKeyFormat(rocksdb::DB& db, const std::string& path) {
+  std::string format;
+  const std::string format_key = EncodeFormatKey();
+  rocksdb::Status status = db.Get(rocksdb::ReadOptions(), format_key, &format);
+  if (status.ok()) {
+    if (format == kKeyFormat) return Status::Ok();
+  } else if (!status.IsNotFound()) {
+    return FromRocks(status, "RocksDB get");
+  } else {
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+    it->SeekToFirst();
+    if (!it->status().ok()) return FromRocks(it->status(), "RocksDB scan");
+    if (!it->Valid()) {
+      return FromRocks(db.Put(rocksdb::WriteOptions(), format_key, std::string(kKeyFormat)),
+                       "RocksDB write to " + path);
+    }
+    format = "1";
+  }
+  return Status::InvalidArgument("the state in " + path + " is in key format " + format +
+                                 ", this eddy reads format " + std::string(kKeyFormat) +
+                                 " only: run the eddy version that wrote it, or delete the state "
+                                 "directory and start with a new group.id to rebuild the state "
+                                 "from the topics");
+}
+
+}  // namespace
+
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOptions options) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
@@ -137,8 +168,9 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   rocksdb::DB* raw = nullptr;
   rocksdb::Status status = rocksdb::DB::Open(db_options, path, &raw);
   if (!status.ok()) return OpenError(status, path);
-  return std::unique_ptr<StateDb>(
-      new StateDb(std::unique_ptr<rocksdb::DB>(raw), std::move(filter), path, options));
+  std::unique_ptr<rocksdb::DB> db(raw);
+  EDDY_RETURN_IF_ERROR(CheckKeyFormat(*db, path));
+  return std::unique_ptr<StateDb>(new StateDb(std::move(db), std::move(filter), path, options));
 }
 
 StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<RetentionFilter> filter,

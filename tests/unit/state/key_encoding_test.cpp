@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <climits>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -48,9 +49,38 @@ TEST_CASE("window keys round-trip through DecodeWindowKey", "[state][key_encodin
 
 TEST_CASE("window key layout is the documented grammar", "[state][key_encoding]") {
   const std::string encoded = EncodeWindowKey({"s", 2, "k", 0});
-  const std::string expected = Bytes({'W',  0, 0, 0, 1, 's', 0, 0, 0, 2, 0, 0, 0, 1, 'k',  //
+  const std::string expected = Bytes({'W',  0, 0, 0, 1, 's', 0, 0, 0, 2, 'k', 0, 1,  //
                                       0x80, 0, 0, 0, 0, 0,   0, 0});
   CHECK(encoded == expected);
+  // A 0x00 in a user key is escaped as 0x00 0xFF.
+  CHECK(EncodeWindowKeyPrefix("s", 2, std::string("a\0b", 3)) ==
+        Bytes({'W', 0, 0, 0, 1, 's', 0, 0, 0, 2, 'a', 0, 0xFF, 'b', 0, 1}));
+}
+
+TEST_CASE("window keys sort by user key bytes, then window start", "[state][key_encoding]") {
+  std::mt19937 rng(20261126);
+  std::uniform_int_distribution<int> length(0, 4);
+  std::uniform_int_distribution<int> byte(0, 3);  // 0x00, 0x01, 0xFF and 'a': the edge cases
+  const char alphabet[] = {'\0', '\x01', '\xFF', 'a'};
+  auto random_key = [&] {
+    std::string key;
+    for (int i = length(rng); i > 0; --i) key.push_back(alphabet[byte(rng)]);
+    return key;
+  };
+  for (int trial = 0; trial < 5000; ++trial) {
+    const std::string a = random_key();
+    const std::string b = random_key();
+    const int64_t start_a = byte(rng) - 1;
+    const int64_t start_b = byte(rng) - 1;
+    const std::string encoded_a = EncodeWindowKey({"s", 0, a, start_a});
+    const std::string encoded_b = EncodeWindowKey({"s", 0, b, start_b});
+    INFO("a='" << a << "' b='" << b << "'");
+    CHECK((encoded_a < encoded_b) == (std::pair(a, start_a) < std::pair(b, start_b)));
+    CHECK(DecodeWindowKey(encoded_a)->user_key == a);
+    // A range prefix covers exactly the keys that start with it.
+    const bool starts_with = b.compare(0, a.size(), a) == 0 && b.size() >= a.size();
+    CHECK(StartsWith(encoded_b, EncodeUserKeyRangePrefix("s", 0, a)) == starts_with);
+  }
 }
 
 TEST_CASE("DecodeWindowKey rejects malformed keys", "[state][key_encoding]") {

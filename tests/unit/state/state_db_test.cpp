@@ -87,7 +87,7 @@ TEST_CASE("ScanPrefix visits exactly the prefix's keys, in order", "[state][stat
   // A prefix of 0xFF bytes has no successor: the scan runs to the end of the keyspace.
   CHECK(Scan(*db, "\xFF\xFF") ==
         Pairs{{"\xFF\xFF", "v:\xFF\xFF"}, {"\xFF\xFF\x01", "v:\xFF\xFF\x01"}});
-  CHECK(Scan(*db, "").size() == 9);
+  CHECK(Scan(*db, "").size() == 10);  // and the key format entry ('F')
 
   // Returning false stops the scan.
   int visited = 0;
@@ -189,6 +189,29 @@ TEST_CASE("opening a path that is a file is an IoError naming it", "[state][stat
   REQUIRE_FALSE(db.ok());
   CHECK(db.status().code() == StatusCode::kIoError);
   CHECK_THAT(db.status().message(), Catch::Contains("not-a-dir"));
+}
+
+TEST_CASE("a state directory in another key format is refused, naming both formats",
+          "[state][state_db]") {
+  TempDir dir;
+  {
+    auto db = OpenDb(dir.path());
+    CHECK(Get(*db, EncodeFormatKey()) == std::optional<std::string>(kKeyFormat));
+    // As format 1 left it: keys, and no format entry.
+    WriteBatch batch;
+    batch.Delete(EncodeFormatKey());
+    batch.Put("P-some-progress", "x");
+    REQUIRE(db->Write(batch).ok());
+  }
+  Result<std::unique_ptr<StateDb>> old = StateDb::Open(dir.path(), StateDbOptions{});
+  REQUIRE_FALSE(old.ok());
+  CHECK_THAT(old.status().message(),
+             Catch::Contains("is in key format 1, this eddy reads format 2 only"));
+  // An empty directory gets the current format, and opens again.
+  TempDir fresh;
+  { auto db = OpenDb(fresh.path()); }
+  auto reopened = OpenDb(fresh.path());
+  CHECK(Get(*reopened, EncodeFormatKey()) == std::optional<std::string>(kKeyFormat));
 }
 
 }  // namespace
