@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "codec/json_record.h"
@@ -27,11 +28,103 @@ std::vector<int32_t> OwnedPartitions::Snapshot() const {
   return {partitions_.begin(), partitions_.end()};
 }
 
+Result<std::optional<std::string>> View::WriteRange(const KeyRange& range,
+                                                   const WindowFilter& filter,
+                                                   const state::ReadSnapshot& snapshot,
+                                                   JsonWriter& json) const {
+  const std::vector<int32_t> partitions = ServedPartitions();
+  // The scan position: keys after `resume` (all of `range` when unset).
+  std::optional<std::string> resume = range.after;
+  std::optional<std::string> last_written;
+  size_t written = 0;
+  for (;;) {
+    // Up to `wanted` candidate keys from each partition, merged: the smallest `wanted` of the
+    // union are exactly the next `wanted` keys overall.
+    const size_t wanted = range.limit - written + 1;
+    std::set<std::string> candidates;
+    bool partition_truncated = false;
+    for (int32_t partition : partitions) {
+      std::string lower = state::EncodeUserKeyRangePrefix(store_, partition, range.prefix);
+      std::string upper = state::PrefixSuccessor(lower);
+      if (range.start) {
+        lower = std::max(lower, state::EncodeWindowKeyPrefix(store_, partition, *range.start));
+      }
+      if (resume) {
+        lower = std::max(lower, state::PrefixSuccessor(
+                                    state::EncodeWindowKeyPrefix(store_, partition, *resume)));
+      }
+      if (range.end) {
+        const std::string end_key = state::EncodeWindowKeyPrefix(store_, partition, *range.end);
+        if (upper.empty() || end_key < upper) upper = end_key;
+      }
+      size_t found = 0;
+      Status decode_status;
+      // One RocksDB seek per distinct key: after a key, jump past all of its windows.
+      while (found < wanted && (upper.empty() || lower < upper)) {
+        std::optional<std::string> next;
+        EDDY_RETURN_IF_ERROR(db_.ScanRange(
+            lower, upper,
+            [&](std::string_view encoded, std::string_view) {
+              std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(encoded);
+              if (!decoded) {
+                decode_status = Status::Internal("corrupt key in store " + store_);
+              } else {
+                next = std::move(decoded->user_key);
+              }
+              return false;
+            },
+            &snapshot));
+        EDDY_RETURN_IF_ERROR(decode_status);
+        if (!next) break;
+        lower = state::PrefixSuccessor(state::EncodeWindowKeyPrefix(store_, partition, *next));
+        candidates.insert(std::move(*next));
+        ++found;
+      }
+      if (found == wanted) partition_truncated = true;
+    }
+    if (candidates.empty()) return std::optional<std::string>();
+    // Keys beyond the `wanted` smallest may hide smaller keys of a truncated partition.
+    while (candidates.size() > wanted) candidates.erase(std::prev(candidates.end()));
+    for (const std::string& key : candidates) {
+      JsonWriter item;
+      item.BeginObject();
+      Result<bool> shown = WriteKey(key, filter, snapshot, item);
+      if (!shown.ok()) return shown.status();
+      resume = key;
+      if (!*shown) continue;  // e.g. only expired windows, or none closed under emit final
+      if (written == range.limit) return last_written;  // a key beyond the page: more follow
+      item.EndObject();
+      json.Raw(item.str());
+      ++written;
+      last_written = key;
+    }
+    if (!partition_truncated && candidates.size() < wanted) return std::optional<std::string>();
+  }
+}
+
+Result<std::string> View::QueryKeyJson(std::string_view key) const {
+  const std::unique_ptr<state::ReadSnapshot> snapshot = db_.Snapshot();
+  JsonWriter json;
+  json.BeginObject().Key("view").String(name());
+  Result<bool> shown = WriteKey(key, WindowFilter{}, *snapshot, json);
+  if (!shown.ok()) return shown.status();
+  json.EndObject();
+  return std::move(json).Take();
+}
+
 WindowView::WindowView(ViewSpec spec, const AggregateSet& aggregates, const state::StateDb& db,
                        const OwnedPartitions& owned)
-    : spec_(std::move(spec)), aggregates_(aggregates), db_(db), owned_(owned) {}
+    : View(db, spec.store), spec_(std::move(spec)), aggregates_(aggregates), owned_(owned) {}
 
-Result<std::vector<WindowView::Row>> WindowView::ReadRows(std::string_view key) const {
+uint64_t WindowView::ApproximateRows() const {
+  const std::string prefix = state::EncodeUserKeyRangePrefix(spec_.store, 0, "");
+  // Every partition of the store: 'W' store, then any partition.
+  const std::string store_prefix = prefix.substr(0, prefix.size() - 4);
+  return db_.ApproximateKeys(store_prefix, state::PrefixSuccessor(store_prefix));
+}
+
+Result<std::vector<WindowView::Row>> WindowView::ReadRows(
+    std::string_view key, const state::ReadSnapshot& snapshot) const {
   using Kind = config::WindowConfig::Kind;
   const config::WindowConfig& window = spec_.window;
   std::vector<Row> rows;
@@ -40,7 +133,7 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(std::string_view key) 
     // The committed stream time, from the same atomic commit as the windows read below.
     int64_t stream_time_ms = INT64_MIN;
     Result<std::optional<std::string>> progress =
-        db_.Get(state::EncodeProgressKey(spec_.topology, spec_.topic, partition));
+        db_.Get(state::EncodeProgressKey(spec_.topology, spec_.topic, partition), &snapshot);
     if (!progress.ok()) return progress.status();
     if (progress->has_value()) {
       if (auto decoded = state::DecodeProgress(**progress))
@@ -87,31 +180,31 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(std::string_view key) 
           }
           rows.push_back(std::move(row));
           return true;
-        }));
+        },
+        &snapshot));
     EDDY_RETURN_IF_ERROR(decode_status);
   }
   return rows;
 }
 
-Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
+Result<bool> WindowView::WriteKey(std::string_view key, const WindowFilter& filter,
+                                  const state::ReadSnapshot& snapshot, JsonWriter& json) const {
   using Kind = config::WindowConfig::Kind;
-  Result<std::vector<Row>> rows = ReadRows(key);
+  Result<std::vector<Row>> rows = ReadRows(key, snapshot);
   if (!rows.ok()) return rows.status();
 
-  JsonWriter json;
-  json.BeginObject().Key("view").String(spec_.name).Key("key").String(key);
+  json.Key("key").String(key);
   if (spec_.window.kind == Kind::kNone) {
     // One row per partition holding a share; merged in partition order.
     json.Key("aggregates");
     if (rows->empty()) {
       json.Null();
-    } else {
-      AggregateValues merged = std::move(rows->front().values);
-      for (size_t i = 1; i < rows->size(); ++i) aggregates_.Merge((*rows)[i].values, merged);
-      json.Raw(aggregates_.ToJson(merged));
+      return false;
     }
-    json.EndObject();
-    return std::move(json).Take();
+    AggregateValues merged = std::move(rows->front().values);
+    for (size_t i = 1; i < rows->size(); ++i) aggregates_.Merge((*rows)[i].values, merged);
+    json.Raw(aggregates_.ToJson(merged));
+    return true;
   }
 
   struct MergedWindow {
@@ -168,8 +261,12 @@ Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
   }
 
   json.Key("windows").BeginArray();
+  bool shown = false;
   for (const MergedWindow& window : windows) {
     if (spec_.emit == config::EmitMode::kFinal && !window.closed) continue;
+    if (filter.from_ms && window.end_ms <= *filter.from_ms) continue;
+    if (filter.to_ms && window.start_ms >= *filter.to_ms) continue;
+    shown = true;
     json.BeginObject()
         .Key("start")
         .String(codec::FormatRfc3339Millis(window.start_ms))
@@ -185,32 +282,39 @@ Result<std::string> WindowView::QueryKeyJson(std::string_view key) const {
         .Raw(aggregates_.ToJson(window.values))
         .EndObject();
   }
-  json.EndArray().EndObject();
-  return std::move(json).Take();
+  json.EndArray();
+  return shown;
 }
 
 TableView::TableView(std::string name, std::string topology, std::string step, std::string store,
                      const state::StateDb& db)
-    : name_(std::move(name)),
+    : View(db, std::move(store)),
+      name_(std::move(name)),
       topology_(std::move(topology)),
-      step_(std::move(step)),
-      store_(std::move(store)),
-      db_(db) {}
+      step_(std::move(step)) {}
 
-Result<std::string> TableView::QueryKeyJson(std::string_view key) const {
+std::vector<int32_t> TableView::ServedPartitions() const {
+  return {TableStep::kTablePartition};
+}
+
+uint64_t TableView::ApproximateRows() const {
+  const std::string prefix = state::EncodeUserKeyRangePrefix(store_, TableStep::kTablePartition, "");
+  return db_.ApproximateKeys(prefix, state::PrefixSuccessor(prefix));
+}
+
+Result<bool> TableView::WriteKey(std::string_view key, const WindowFilter&,
+                                 const state::ReadSnapshot& snapshot, JsonWriter& json) const {
   Result<std::optional<std::string>> row =
-      db_.Get(state::EncodeWindowKey({store_, TableStep::kTablePartition, key, 0}));
+      db_.Get(state::EncodeWindowKey({store_, TableStep::kTablePartition, key, 0}), &snapshot);
   if (!row.ok()) return row.status();
   const std::optional<std::string>& value = *row;
-  JsonWriter json;
-  json.BeginObject().Key("view").String(name_).Key("key").String(key).Key("value");
-  if (value) {
-    json.Raw(*value);
-  } else {
+  json.Key("key").String(key).Key("value");
+  if (!value) {
     json.Null();
+    return false;
   }
-  json.EndObject();
-  return std::move(json).Take();
+  json.Raw(*value);
+  return true;
 }
 
 }  // namespace eddy::engine

@@ -187,28 +187,79 @@ Status StateDb::Write(WriteBatch& batch) {
   return FromRocks(db_->Write(write_options, &batch.rep()), "RocksDB write to " + path_);
 }
 
-Result<std::optional<std::string>> StateDb::Get(std::string_view key) const {
+ReadSnapshot::~ReadSnapshot() {
+  db_.ReleaseSnapshot(snapshot_);
+}
+
+std::unique_ptr<ReadSnapshot> StateDb::Snapshot() const {
+  return std::unique_ptr<ReadSnapshot>(new ReadSnapshot(*db_, db_->GetSnapshot()));
+}
+
+namespace {
+
+rocksdb::ReadOptions ReadOptionsFor(const ReadSnapshot* snapshot,
+                                    const rocksdb::Snapshot* rocks_snapshot) {
+  rocksdb::ReadOptions options;
+  if (snapshot != nullptr) options.snapshot = rocks_snapshot;
+  return options;
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> StateDb::Get(std::string_view key,
+                                                const ReadSnapshot* snapshot) const {
   std::string value;
-  rocksdb::Status status = db_->Get(rocksdb::ReadOptions(), ToSlice(key), &value);
+  rocksdb::Status status =
+      db_->Get(ReadOptionsFor(snapshot, snapshot ? snapshot->snapshot_ : nullptr), ToSlice(key),
+               &value);
   if (status.IsNotFound()) return std::optional<std::string>();
   if (!status.ok()) return FromRocks(status, "RocksDB get");
   return std::optional<std::string>(std::move(value));
 }
 
-Status StateDb::ScanPrefix(
-    std::string_view prefix,
-    const std::function<bool(std::string_view key, std::string_view value)>& visit) const {
-  const std::string upper = PrefixSuccessor(prefix);
-  rocksdb::Slice upper_slice(upper);
-  rocksdb::ReadOptions read_options;
-  if (!upper.empty()) read_options.iterate_upper_bound = &upper_slice;
+Status StateDb::ScanPrefix(std::string_view prefix, const Visitor& visit,
+                           const ReadSnapshot* snapshot) const {
+  return ScanRange(prefix, PrefixSuccessor(prefix), visit, snapshot);
+}
+
+Status StateDb::ScanRange(std::string_view begin, std::string_view end, const Visitor& visit,
+                          const ReadSnapshot* snapshot) const {
+  rocksdb::Slice upper_slice(end.data(), end.size());
+  rocksdb::ReadOptions read_options =
+      ReadOptionsFor(snapshot, snapshot ? snapshot->snapshot_ : nullptr);
+  if (!end.empty()) read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
-  for (it->Seek(ToSlice(prefix)); it->Valid(); it->Next()) {
+  for (it->Seek(ToSlice(begin)); it->Valid(); it->Next()) {
     const rocksdb::Slice key = it->key();
     const rocksdb::Slice value = it->value();
     if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
   }
   return FromRocks(it->status(), "RocksDB scan");
+}
+
+uint64_t StateDb::ApproximateKeys(std::string_view begin, std::string_view end) const {
+  const std::string upper = end.empty() ? std::string(1, '\xFF') : std::string(end);
+  const rocksdb::Range range(ToSlice(begin), ToSlice(upper));
+  uint64_t memtable_count = 0;
+  uint64_t memtable_bytes = 0;
+  db_->GetApproximateMemTableStats(range, &memtable_count, &memtable_bytes);
+  uint64_t file_bytes = 0;
+  rocksdb::SizeApproximationOptions size_options;
+  size_options.include_memtables = false;
+  size_options.include_files = true;
+  if (!db_->GetApproximateSizes(size_options, db_->DefaultColumnFamily(), &range, 1, &file_bytes)
+           .ok()) {
+    file_bytes = 0;
+  }
+  if (file_bytes == 0) return memtable_count;
+  // Average bytes per entry over the whole database's SST files.
+  uint64_t live_bytes = 0;
+  uint64_t file_keys = 0;
+  db_->GetIntProperty("rocksdb.total-sst-files-size", &live_bytes);
+  db_->GetIntProperty("rocksdb.estimate-num-keys", &file_keys);
+  if (live_bytes == 0 || file_keys == 0) return memtable_count;
+  const double bytes_per_key = static_cast<double>(live_bytes) / static_cast<double>(file_keys);
+  return memtable_count + static_cast<uint64_t>(static_cast<double>(file_bytes) / bytes_per_key);
 }
 
 Status StateDb::CompactAll() {

@@ -21,6 +21,7 @@
 
 namespace rocksdb {
 class DB;
+class Snapshot;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -55,6 +56,26 @@ class WriteBatch {
   std::unique_ptr<rocksdb::WriteBatch> rep_;
 };
 
+class StateDb;
+
+// A consistent point-in-time view of the database (a RocksDB snapshot): reads through it see
+// exactly the batches written before it was taken, however many follow. Held for one HTTP
+// request, so that everything a response reads comes from one commit. Released on
+// destruction; must not outlive its StateDb. Thread-safe to read from.
+class ReadSnapshot {
+ public:
+  ~ReadSnapshot();
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+
+ private:
+  friend class StateDb;
+  ReadSnapshot(rocksdb::DB& db, const rocksdb::Snapshot* snapshot)
+      : db_(db), snapshot_(snapshot) {}
+  rocksdb::DB& db_;
+  const rocksdb::Snapshot* const snapshot_;
+};
+
 class StateDb {
  public:
   // Opens (creating if missing) the database under `dir` (the directory is created too).
@@ -64,13 +85,26 @@ class StateDb {
   StateDb& operator=(const StateDb&) = delete;
 
   Status Write(WriteBatch& batch);
+  // A snapshot of the database as of now, for reads that must agree with each other.
+  std::unique_ptr<ReadSnapshot> Snapshot() const;
+
+  // The reads: of the latest committed state, or of `snapshot` when given.
   // nullopt when the key is absent.
-  Result<std::optional<std::string>> Get(std::string_view key) const;
+  Result<std::optional<std::string>> Get(std::string_view key,
+                                         const ReadSnapshot* snapshot = nullptr) const;
+  using Visitor = std::function<bool(std::string_view key, std::string_view value)>;
   // Calls visit(key, value) for each key starting with `prefix`, in key order, until visit
   // returns false.
-  Status ScanPrefix(
-      std::string_view prefix,
-      const std::function<bool(std::string_view key, std::string_view value)>& visit) const;
+  Status ScanPrefix(std::string_view prefix, const Visitor& visit,
+                    const ReadSnapshot* snapshot = nullptr) const;
+  // Calls visit(key, value) for each key in [begin, end) ("" end: no bound), in key order,
+  // until visit returns false.
+  Status ScanRange(std::string_view begin, std::string_view end, const Visitor& visit,
+                   const ReadSnapshot* snapshot = nullptr) const;
+  // An estimate of the number of keys in [begin, end): exact for unflushed writes, estimated
+  // from SST file sizes and their average entry size for the rest. Costs a few metadata
+  // lookups, no data reads.
+  uint64_t ApproximateKeys(std::string_view begin, std::string_view end) const;
   // After a failed Write (disk full, I/O error) RocksDB refuses further writes until it
   // recovers; this asks it to, e.g. once space is free again. Ok if there was nothing to do.
   Status Resume();
