@@ -139,7 +139,8 @@ void FixtureSource::CommitAsync(const std::vector<PartitionOffset>& offsets) {
 std::vector<PartitionLag> FixtureSource::Lag() {
   std::vector<PartitionLag> lags;
   for (const auto& [partition, position] : positions_) {
-    lags.push_back({partition, std::max<int64_t>(0, end_offset(partition) - position)});
+    lags.push_back(
+        {partition, std::max<int64_t>(0, end_offset(partition) - position), end_offset(partition)});
   }
   return lags;
 }

@@ -56,6 +56,7 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
   StartLoadingTables(partitions);
   assigned_partitions_.fetch_add(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
+  RefreshLag();
   assignment_received_.store(true);
   return Status::Ok();
 }
@@ -82,6 +83,7 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
   }
   assigned_partitions_.fetch_sub(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
+  RefreshLag();
   return Status::Ok();
 }
 
@@ -357,8 +359,44 @@ Status Pipeline::Commit() {
   return Status::Ok();
 }
 
+std::vector<PartitionStatus> Pipeline::partition_status() const {
+  std::lock_guard lock(status_mu_);
+  return partition_status_;
+}
+
+std::string Pipeline::failure() const {
+  std::lock_guard lock(status_mu_);
+  return failure_;
+}
+
 void Pipeline::RefreshLag() {
-  for (const PartitionLag& lag : source_.Lag()) {
+  std::vector<PartitionLag> lags = source_.Lag();
+  std::map<TopicPartition, const PartitionLag*> lag_of;
+  for (const PartitionLag& lag : lags) lag_of[lag.partition] = &lag;
+  std::vector<PartitionStatus> statuses;
+  for (const TopicPartition& partition : assigned_) {
+    PartitionStatus status{partition};
+    if (auto it = lag_of.find(partition); it != lag_of.end()) {
+      status.end_offset = it->second->end_offset;
+      status.lag = it->second->lag;
+    }
+    if (loading_.count(partition) > 0) {
+      status.state = "restoring";
+    } else if (paused_.count(partition) > 0) {
+      status.state = "waiting_for_table";
+    } else if (breaker_paused_.count(partition) > 0) {
+      status.state = "sink_blocked";
+    } else if (buffer_paused_.count(partition) > 0) {
+      status.state = "aligning";
+    }
+    statuses.push_back(std::move(status));
+  }
+  {
+    std::lock_guard lock(status_mu_);
+    partition_status_ = std::move(statuses);
+  }
+  for (const PartitionLag& lag : lags) {
+    if (assigned_.count(lag.partition) == 0) continue;  // being revoked: its gauge is gone
     metrics_.consumer_lag
         .Add({{"topic", lag.partition.topic},
               {"partition", std::to_string(lag.partition.partition)}})
@@ -497,6 +535,10 @@ Status Pipeline::Run() {
 
   if (!failure.ok()) {
     failed_ = true;
+    {
+      std::lock_guard lock(status_mu_);
+      failure_ = failure.ToString();
+    }
     spdlog::critical("processing stopped: {}", failure.ToString());
     // Do not commit: state may be partially applied for the failing batch. Offsets in
     // RocksDB still describe the last good commit, which is where the next start resumes.

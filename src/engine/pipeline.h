@@ -53,6 +53,18 @@ struct PipelineOptions {
   std::chrono::milliseconds state_write_retry{30'000};
 };
 
+// One assigned partition as the pipeline last saw it (refreshed every lag_refresh_interval
+// and on every assignment change), for /v1/topologies and views' freshness.
+struct PartitionStatus {
+  TopicPartition partition;
+  int64_t end_offset = -1;  // high watermark (-1: not known yet)
+  int64_t lag = -1;         // records between the consumer's position and it (-1: not known)
+  // "running"; "restoring" (a joined table's partition loading); "waiting_for_table" (paused
+  // until the tables it joins are loaded); "aligning" (paused: ran ahead of the topics it is
+  // aligned with); "sink_blocked" (paused: a sink topic's circuit breaker is open).
+  std::string state = "running";
+};
+
 class Pipeline final : public SourceListener {
  public:
   // `sink` (may be null when no topology has sinks) is flushed before each RocksDB commit,
@@ -80,6 +92,10 @@ class Pipeline final : public SourceListener {
   // While a commit's RocksDB write is failing (and being retried): why; else empty.
   // Thread-safe (read by the HTTP threads for /readyz).
   std::string state_write_error() const;
+  // Every assigned partition's status, by partition. Thread-safe.
+  std::vector<PartitionStatus> partition_status() const;
+  // Why processing stopped ("" while it runs). Thread-safe.
+  std::string failure() const;
 
   // SourceListener (called from inside Source::Poll on the processing thread).
   Status OnPartitionsAssigned(std::vector<PartitionStart>& partitions) override;
@@ -120,6 +136,9 @@ class Pipeline final : public SourceListener {
 
   mutable std::mutex state_error_mu_;
   std::string state_write_error_;  // guarded by state_error_mu_
+  mutable std::mutex status_mu_;
+  std::vector<PartitionStatus> partition_status_;  // guarded by status_mu_
+  std::string failure_;                            // guarded by status_mu_
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> assignment_received_{false};

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -133,6 +134,11 @@ class Server {
 
 // Percent-decodes a URL component ("%2F" → "/"; '+' is left alone in paths).
 std::string PercentDecode(std::string_view text);
+// Base64url without padding (RFC 4648 section 5): opaque, URL-safe tokens such as cursors.
+std::string Base64UrlEncode(std::string_view bytes);
+// nullopt unless `text` is unpadded base64url whose unused trailing bits are zero (so every
+// byte string has exactly one encoding).
+std::optional<std::string> Base64UrlDecode(std::string_view text);
 // Escapes a string for inclusion inside JSON double quotes.
 std::string JsonEscape(std::string_view text);
 

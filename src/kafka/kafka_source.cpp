@@ -200,7 +200,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
       if (auto it = positions_.find({partition.topic, partition.partition}); it != positions_.end())
         next = it->second;
       if (next < 0) next = low;  // nothing consumed yet, start unknown: lag from the log start
-      lags.push_back({partition, std::max<int64_t>(0, high - next)});
+      lags.push_back({partition, std::max<int64_t>(0, high - next), high});
     }
     return lags;
   }

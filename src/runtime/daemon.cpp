@@ -18,6 +18,7 @@
 #include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
 #include "kafka/kafka_transactions.h"
+#include "runtime/views_api.h"
 #include "metrics/metrics.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
@@ -207,36 +208,6 @@ Status Daemon::Run() {
 
 namespace {
 
-http::Response ListViews(const Daemon::Parts& parts) {
-  JsonWriter json;
-  json.BeginObject().Key("views").BeginArray();
-  for (const auto& topology : parts.topologies) {
-    for (const auto& view : topology->views()) {
-      json.BeginObject()
-          .Key("name")
-          .String(view->name())
-          .Key("topology")
-          .String(view->topology())
-          .Key("step")
-          .String(view->step())
-          .Key("kind")
-          .String(view->kind())
-          .EndObject();
-    }
-  }
-  json.EndArray().EndObject();
-  return http::Response::Json(200, std::move(json).Take());
-}
-
-const engine::View* FindView(const Daemon::Parts& parts, std::string_view name) {
-  for (const auto& topology : parts.topologies) {
-    for (const auto& view : topology->views()) {
-      if (view->name() == name) return view.get();
-    }
-  }
-  return nullptr;
-}
-
 http::Router BuildRouter(Daemon::Parts& parts) {
   http::Router router;
   router.Add("GET", "/healthz",
@@ -268,17 +239,7 @@ http::Router BuildRouter(Daemon::Parts& parts) {
     return http::Response::Text(200, parts.metrics->SerializeText(),
                                 "text/plain; version=0.0.4; charset=utf-8");
   });
-  router.Add("GET", "/v1/views", [&parts](const http::Request&) { return ListViews(parts); });
-  router.Add("GET", "/v1/views/{view}/keys/{key}", [&parts](const http::Request& request) {
-    const engine::View* view = FindView(parts, request.Param("view"));
-    if (view == nullptr) {
-      return http::Response::Error(404,
-                                   "no view named '" + std::string(request.Param("view")) + "'");
-    }
-    Result<std::string> answer = view->QueryKeyJson(request.Param("key"));
-    if (!answer.ok()) return http::Response::Error(500, answer.status().ToString());
-    return http::Response::Json(200, std::move(*answer));
-  });
+  AddApiRoutes(router, ApiContext{parts.config, parts.topologies, *parts.db, *parts.pipeline});
   return router;
 }
 

@@ -1,0 +1,47 @@
+// The /v1 query API (docs/api.md, docs/openapi.yaml): views and topologies.
+//
+//   GET /v1/views                     every view: kind, approximate rows, freshness
+//   GET /v1/views/{view}              a page of keys: prefix, start, end, limit, cursor
+//   GET /v1/views/{view}/keys/{key}   one key (404 when it has nothing to show); from, to
+//   GET /v1/topologies                topologies: steps, status, partitions, lag, watermark
+//
+// Every answer is read through one RocksDB snapshot taken when the request arrives, so it
+// reflects one commit, and reading never blocks the processing thread (RocksDB readers do
+// not lock out writers). Every view answer says how current it is, in the body
+// ("freshness") and in the headers Eddy-Lag-Records, Eddy-Watermark and Eddy-Restoring:
+// - lag: records of the topology's assigned partitions not yet committed to the state
+//   (high watermark - committed offset, summed);
+// - watermark: the smallest committed stream time among those partitions (each view's
+//   windows up to it are complete, up to grace); last_event: the largest;
+// - restoring: a joined table of the topology is still loading. Views answer meanwhile.
+//
+// Thread-safety: handlers run on the HTTP I/O threads; they read the pipeline's
+// thread-safe status, the views (thread-safe) and RocksDB.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "engine/pipeline.h"
+#include "engine/topology.h"
+#include "http/server.h"
+#include "state/state_db.h"
+
+namespace eddy::runtime {
+
+struct ApiContext {
+  const config::Config& config;
+  const std::vector<std::unique_ptr<engine::Topology>>& topologies;
+  const state::StateDb& db;
+  const engine::Pipeline& pipeline;
+};
+
+// Page size of GET /v1/views/{view}: default and the cap larger limits are cut to.
+inline constexpr size_t kDefaultPageLimit = 100;
+inline constexpr size_t kMaxPageLimit = 1000;
+
+// Adds the routes above. `context`'s members must outlive the router.
+void AddApiRoutes(http::Router& router, const ApiContext& context);
+
+}  // namespace eddy::runtime
