@@ -151,7 +151,13 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   rocksdb::Options db_options;
   db_options.create_if_missing = true;
   db_options.IncreaseParallelism(2);
-  db_options.OptimizeLevelStyleCompaction();
+  // Level compaction tuned for a memtable budget of four write buffers (compaction
+  // triggers and level sizes follow from it); then flushes one full memtable at a time
+  // instead of waiting for two, and caps their number: see kWriteBufferBytes.
+  db_options.OptimizeLevelStyleCompaction(4 * kWriteBufferBytes);
+  db_options.write_buffer_size = kWriteBufferBytes;
+  db_options.min_write_buffer_number_to_merge = 1;
+  db_options.max_write_buffer_number = kMaxWriteBuffers;
   db_options.compression = rocksdb::kLZ4Compression;
   rocksdb::BlockBasedTableOptions table_options;
   table_options.whole_key_filtering = true;
@@ -273,6 +279,12 @@ uint64_t StateDb::EstimatedKeys() const {
   uint64_t keys = 0;
   db_->GetIntProperty("rocksdb.estimate-num-keys", &keys);
   return keys;
+}
+
+uint64_t StateDb::MemtableBytes() const {
+  uint64_t bytes = 0;
+  db_->GetIntProperty("rocksdb.size-all-mem-tables", &bytes);
+  return bytes;
 }
 
 Status StateDb::Resume() {

@@ -75,6 +75,14 @@ class ReadSnapshot {
   rocksdb::DB& db_;
   const rocksdb::Snapshot* const snapshot_;
 };
+// RocksDB's memory for writes (docs/error-handling.md#memory-bound). Memtables hold
+// kWriteBufferBytes each; at most kMaxWriteBuffers exist at once (one taking writes, the
+// others full and waiting for their flush to disk). When all are full RocksDB stalls the
+// next write until a flush finishes: the commit waits, and so does consumption, rather than
+// memory growing. RocksDB's own default (512 MiB budget: 128 MiB memtables, flushed two at
+// a time, up to six) let memtables grow past 256 MiB before the first flush.
+inline constexpr uint64_t kWriteBufferBytes = 16u << 20;
+inline constexpr int kMaxWriteBuffers = 4;
 
 class StateDb {
  public:
@@ -114,6 +122,9 @@ class StateDb {
   Status CompactAll();
   // RocksDB's estimate of the number of keys (cheap; exact only after CompactAll).
   uint64_t EstimatedKeys() const;
+  // Bytes held by memtables: the one taking writes, full ones not yet flushed, and flushed
+  // ones still pinned by a reader (RocksDB's rocksdb.size-all-mem-tables).
+  uint64_t MemtableBytes() const;
   const std::string& path() const { return path_; }
 
  private:

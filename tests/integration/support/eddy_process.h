@@ -53,6 +53,8 @@ class EddyProcess {
   bool Running();
   std::string Log() const;
   uint16_t http_port() const { return http_port_; }
+  // The child's process id while it runs (until Running() or Kill() reaps it), else -1.
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;

@@ -226,6 +226,70 @@ void Produce(const std::string& topic, const std::vector<TestRecord>& records,
   }
 }
 
+struct BulkProducer::Impl {
+  DeliveryTracker tracker;
+  std::unique_ptr<RdKafka::Producer> producer;
+};
+
+BulkProducer::BulkProducer(const Settings& settings) : impl_(std::make_unique<Impl>()) {
+  // Large batches and a deep local queue: the broker sees few, well-compressed requests, so
+  // millions of small records take seconds rather than minutes.
+  Settings all{{"enable.idempotence", "true"},
+               {"acks", "all"},
+               {"linger.ms", "20"},
+               {"batch.size", "1000000"},
+               {"compression.type", "lz4"},
+               {"queue.buffering.max.messages", "500000"},
+               {"queue.buffering.max.kbytes", "262144"}};
+  for (const auto& [name, value] : settings) all[name] = value;
+  impl_->producer = MakeProducer(all, &impl_->tracker);
+}
+
+BulkProducer::~BulkProducer() {
+  // Whatever is still queued (a test that failed before Flush) is dropped, not waited for.
+  static_cast<void>(
+      impl_->producer->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT));
+  impl_->producer->poll(0);
+}
+
+void BulkProducer::Send(const std::string& topic, std::string_view key, std::string_view value) {
+  if (!impl_->tracker.first_error().empty()) {
+    Fail("delivery to " + topic + " failed: " + impl_->tracker.first_error());
+  }
+  RdKafka::ErrorCode err;
+  do {
+    // RK_MSG_COPY: librdkafka copies the payload, so the const_cast never leads to a write.
+    err = impl_->producer->produce(topic, RdKafka::Topic::PARTITION_UA,
+                                   RdKafka::Producer::RK_MSG_COPY, const_cast<char*>(value.data()),
+                                   value.size(), key.data(), key.size(), 0, nullptr, nullptr);
+    if (err == RdKafka::ERR__QUEUE_FULL) impl_->producer->poll(10);
+  } while (err == RdKafka::ERR__QUEUE_FULL);
+  if (err != RdKafka::ERR_NO_ERROR) Fail("produce to " + topic + ": " + RdKafka::err2str(err));
+  ++sent_;
+  // Serves delivery reports now and then, so the tracker stays current without a poll per
+  // record.
+  if (sent_ % 1024 == 0) impl_->producer->poll(0);
+}
+
+void BulkProducer::Flush(std::chrono::milliseconds timeout) {
+  const auto flushed = impl_->producer->flush(static_cast<int>(timeout.count()));
+  std::string fatal;
+  if (impl_->producer->fatal_error(fatal) != RdKafka::ERR_NO_ERROR) {
+    Fail("producer fatal error: " + fatal);
+  }
+  if (flushed != RdKafka::ERR_NO_ERROR) Fail("flush: " + RdKafka::err2str(flushed));
+  if (!impl_->tracker.first_error().empty()) {
+    Fail("delivery failed: " + impl_->tracker.first_error());
+  }
+  if (delivered() != sent_) {
+    Fail("delivery reports: " + std::to_string(delivered()) + " of " + std::to_string(sent_));
+  }
+}
+
+int64_t BulkProducer::delivered() const {
+  return static_cast<int64_t>(impl_->tracker.reported());
+}
+
 ConsumedRecord ToRecord(const RdKafka::Message& message) {
   if (message.err() != RdKafka::ERR_NO_ERROR) Fail("consume: " + message.errstr());
   ConsumedRecord record;

@@ -56,6 +56,34 @@ struct TestRecord {
 void Produce(const std::string& topic, const std::vector<TestRecord>& records,
              const Settings& settings = {});
 
+// A producer for volumes that Produce() would take minutes over (millions of records, or a
+// paced stream): records are batched (linger.ms=20, lz4) and queued without waiting for each
+// to be acknowledged; a full local queue makes Send wait, not fail. Idempotent with
+// acks=all like Produce(), so a retry never duplicates a record and counts stay exact.
+// Settings apply on top. Not thread-safe: one thread sends and flushes.
+class BulkProducer {
+ public:
+  explicit BulkProducer(const Settings& settings = {});
+  ~BulkProducer();
+  BulkProducer(const BulkProducer&) = delete;
+  BulkProducer& operator=(const BulkProducer&) = delete;
+
+  // Queues one record for `topic` (partition by key). Throws if librdkafka refuses it for
+  // any reason but a full queue, or if an earlier delivery failed.
+  void Send(const std::string& topic, std::string_view key, std::string_view value);
+  // Waits until every queued record is acknowledged; throws if one failed or the timeout
+  // passed first.
+  void Flush(std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  // Records queued, and records the broker acknowledged (as of the last Send or Flush).
+  int64_t sent() const { return sent_; }
+  int64_t delivered() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  int64_t sent_ = 0;
+};
+
 // A record as read back from the broker.
 struct ConsumedRecord {
   std::string key;
