@@ -583,8 +583,8 @@ void Loader::ParseHttp(const Value& v, HttpConfig& out) {
     }
   }
   if (const Value* auth = map->Find("auth")) {
-    if (const auto auth_map = ReadMap(*auth, "auth", &kHttpAuthKeys,
-                                      "a map like {tokens_env: EDDY_API_TOKENS}")) {
+    if (const auto auth_map =
+            ReadMap(*auth, "auth", &kHttpAuthKeys, "a map like {tokens_env: EDDY_API_TOKENS}")) {
       out.auth.location = auth->location;
       if (const Value* env = auth_map->Find("tokens_env")) {
         if (auto name = ReadString(*env)) out.auth.tokens_env = std::move(*name);
@@ -610,9 +610,8 @@ void Loader::ParseHttp(const Value& v, HttpConfig& out) {
     }
   }
   if (const Value* limit = map->Find("rate_limit")) {
-    if (const auto limit_map =
-            ReadMap(*limit, "rate_limit", &kRateLimitKeys,
-                    "a map like {requests_per_second: 100, burst: 200}")) {
+    if (const auto limit_map = ReadMap(*limit, "rate_limit", &kRateLimitKeys,
+                                       "a map like {requests_per_second: 100, burst: 200}")) {
       const Value* rate = Require(*limit_map, "requests_per_second");
       if (rate != nullptr) {
         if (const auto n = ReadIntegerIn(*rate, 1, 1'000'000, "a number of requests per second")) {

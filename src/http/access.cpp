@@ -47,7 +47,8 @@ bool AccessControl::Authorized(const Request& request) const {
   const std::string_view token = BearerToken(request.authorization);
   if (token.empty()) return false;
   bool match = false;
-  for (const std::string& candidate : options_.tokens) match |= ConstantTimeEquals(token, candidate);
+  for (const std::string& candidate : options_.tokens)
+    match |= ConstantTimeEquals(token, candidate);
   return match;
 }
 
@@ -97,7 +98,8 @@ std::optional<Response> AccessControl::Check(const Request& request) {
   }
   Bucket& bucket = it->second;
   const double elapsed = std::chrono::duration<double>(now - bucket.refilled_at).count();
-  bucket.tokens = std::min(burst_, bucket.tokens + std::max(0.0, elapsed) * options_.requests_per_second);
+  bucket.tokens =
+      std::min(burst_, bucket.tokens + std::max(0.0, elapsed) * options_.requests_per_second);
   bucket.refilled_at = now;
   if (bucket.tokens >= 1) {
     bucket.tokens -= 1;

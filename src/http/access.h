@@ -38,8 +38,8 @@ class AccessControl {
  public:
   using Clock = std::chrono::steady_clock;
   // `now` is the clock (tests pass their own).
-  explicit AccessControl(AccessOptions options,
-                         std::function<Clock::time_point()> now = [] { return Clock::now(); });
+  explicit AccessControl(
+      AccessOptions options, std::function<Clock::time_point()> now = [] { return Clock::now(); });
 
   // nullopt: the request may proceed; else the response to send instead (401 or 429).
   std::optional<Response> Check(const Request& request);

@@ -307,7 +307,7 @@ class Session : public std::enable_shared_from_this<Session> {
   ServerState& state_;
   beast::tcp_stream stream_;
   std::string client_address_;  // the peer's IP address; "" if it could not be read
-  beast::flat_buffer buffer_;  // may hold the start of the next (pipelined) request
+  beast::flat_buffer buffer_;   // may hold the start of the next (pipelined) request
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;  // one per request
   bhttp::response<bhttp::string_body> response_;  // alive until its async_write completes
   std::array<char, 4096> drain_buffer_{};

@@ -32,9 +32,9 @@ struct Request {
   // Values bound from a pattern's {name} segments, percent-decoded, in pattern order.
   std::vector<std::pair<std::string, std::string>> params;
   std::string body;
-  std::string authorization;   // the Authorization header ("" if absent)
-  std::string client_address;  // the peer's IP address, e.g. "127.0.0.1"
-  std::string_view Param(std::string_view name) const;       // "" if absent
+  std::string authorization;                            // the Authorization header ("" if absent)
+  std::string client_address;                           // the peer's IP address, e.g. "127.0.0.1"
+  std::string_view Param(std::string_view name) const;  // "" if absent
   std::string_view QueryValue(std::string_view name) const;  // "" if absent (first match)
 };
 

@@ -1,17 +1,18 @@
 #include "runtime/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
-#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/json_writer.h"
@@ -23,8 +24,8 @@
 #include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
 #include "kafka/kafka_transactions.h"
-#include "runtime/views_api.h"
 #include "metrics/metrics.h"
+#include "runtime/views_api.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
 
@@ -61,6 +62,18 @@ struct Daemon::Parts {
   std::unique_ptr<http::Server> server;
   std::atomic<bool> stopping{false};
 };
+
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 65'536);
+  if (limit.rlim_cur >= wanted) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = wanted;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("open-file limit raised from {} to {}", before, wanted);
+  }
+}
 
 void BlockTerminationSignals() {
   sigset_t signals;
@@ -126,7 +139,8 @@ Result<http::AccessOptions> AccessOptionsOf(const config::HttpConfig& http_confi
           (auth.tokens_file.empty() ? "" : "file " + auth.tokens_file) +
           ": with auth on and no token, no request could be served");
     }
-    for (const std::string& endpoint : auth.protect) options.protected_paths.push_back("/" + endpoint);
+    for (const std::string& endpoint : auth.protect)
+      options.protected_paths.push_back("/" + endpoint);
     spdlog::info("http: bearer-token authentication on ({} token(s))", options.tokens.size());
   }
   options.requests_per_second = http_config.rate_limit.requests_per_second;

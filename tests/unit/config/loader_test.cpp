@@ -1007,7 +1007,6 @@ TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
                   });
 }
 
-
 TEST_CASE("bad http auth and rate limits name where they are written", "[config][loader]") {
   const std::string head =
       "kafka: {bootstrap.servers: 'b:9092', group.id: g}\n"
