@@ -88,10 +88,10 @@ Result<std::optional<std::string>> View::WriteRange(const KeyRange& range,
     for (const std::string& key : candidates) {
       JsonWriter item;
       item.BeginObject();
-      Result<bool> shown = WriteKey(key, filter, snapshot, item);
+      Result<KeyAnswer> shown = WriteKey(key, filter, snapshot, item);
       if (!shown.ok()) return shown.status();
       resume = key;
-      if (!*shown) continue;  // e.g. only expired windows, or none closed under emit final
+      if (!shown->listed) continue;  // e.g. only expired windows, or none closed under emit final
       if (written == range.limit) return last_written;  // a key beyond the page: more follow
       item.EndObject();
       json.Raw(item.str());
@@ -106,7 +106,7 @@ Result<std::string> View::QueryKeyJson(std::string_view key) const {
   const std::unique_ptr<state::ReadSnapshot> snapshot = db_.Snapshot();
   JsonWriter json;
   json.BeginObject().Key("view").String(name());
-  Result<bool> shown = WriteKey(key, WindowFilter{}, *snapshot, json);
+  Result<KeyAnswer> shown = WriteKey(key, WindowFilter{}, *snapshot, json);
   if (!shown.ok()) return shown.status();
   json.EndObject();
   return std::move(json).Take();
@@ -188,8 +188,9 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
   return rows;
 }
 
-Result<bool> WindowView::WriteKey(std::string_view key, const WindowFilter& filter,
-                                  const state::ReadSnapshot& snapshot, JsonWriter& json) const {
+Result<KeyAnswer> WindowView::WriteKey(std::string_view key, const WindowFilter& filter,
+                                       const state::ReadSnapshot& snapshot,
+                                       JsonWriter& json) const {
   using Kind = config::WindowConfig::Kind;
   Result<std::vector<Row>> rows = ReadRows(key, snapshot);
   if (!rows.ok()) return rows.status();
@@ -200,12 +201,12 @@ Result<bool> WindowView::WriteKey(std::string_view key, const WindowFilter& filt
     json.Key("aggregates");
     if (rows->empty()) {
       json.Null();
-      return false;
+      return KeyAnswer{};
     }
     AggregateValues merged = std::move(rows->front().values);
     for (size_t i = 1; i < rows->size(); ++i) aggregates_.Merge((*rows)[i].values, merged);
     json.Raw(aggregates_.ToJson(merged));
-    return true;
+    return KeyAnswer{true, true};
   }
 
   struct MergedWindow {
@@ -262,12 +263,13 @@ Result<bool> WindowView::WriteKey(std::string_view key, const WindowFilter& filt
   }
 
   json.Key("windows").BeginArray();
-  bool shown = false;
+  KeyAnswer answer;
   for (const MergedWindow& window : windows) {
     if (spec_.emit == config::EmitMode::kFinal && !window.closed) continue;
+    answer.exists = true;
     if (filter.from_ms && window.end_ms <= *filter.from_ms) continue;
     if (filter.to_ms && window.start_ms >= *filter.to_ms) continue;
-    shown = true;
+    answer.listed = true;
     json.BeginObject()
         .Key("start")
         .String(codec::FormatRfc3339Millis(window.start_ms))
@@ -284,7 +286,7 @@ Result<bool> WindowView::WriteKey(std::string_view key, const WindowFilter& filt
         .EndObject();
   }
   json.EndArray();
-  return shown;
+  return answer;
 }
 
 TableView::TableView(std::string name, std::string topology, std::string step, std::string store,
@@ -304,8 +306,8 @@ uint64_t TableView::ApproximateRows() const {
   return db_.ApproximateKeys(prefix, state::PrefixSuccessor(prefix));
 }
 
-Result<bool> TableView::WriteKey(std::string_view key, const WindowFilter&,
-                                 const state::ReadSnapshot& snapshot, JsonWriter& json) const {
+Result<KeyAnswer> TableView::WriteKey(std::string_view key, const WindowFilter&,
+                                      const state::ReadSnapshot& snapshot, JsonWriter& json) const {
   Result<std::optional<std::string>> row =
       db_.Get(state::EncodeWindowKey({store_, TableStep::kTablePartition, key, 0}), &snapshot);
   if (!row.ok()) return row.status();
@@ -313,10 +315,10 @@ Result<bool> TableView::WriteKey(std::string_view key, const WindowFilter&,
   json.Key("key").String(key).Key("value");
   if (!value) {
     json.Null();
-    return false;
+    return KeyAnswer{};
   }
   json.Raw(*value);
-  return true;
+  return KeyAnswer{true, true};
 }
 
 }  // namespace eddy::engine

@@ -69,6 +69,13 @@ struct KeyRange {
   size_t limit = 100;
 };
 
+// What WriteKey found for a key.
+struct KeyAnswer {
+  bool exists = false;  // something to show without the window filter: a listed window (per
+                        // the emit mode and retention), an aggregate, a row
+  bool listed = false;  // and something passed the filter (== exists without one)
+};
+
 // A queryable view of one step: what the /v1/views routes answer.
 //
 // Every read goes through a state::ReadSnapshot the caller takes once per request, so that a
@@ -88,12 +95,12 @@ class View {
   virtual uint64_t ApproximateRows() const = 0;
 
   // Writes one key's answer members ("key", then "windows" / "aggregates" / "value") into
-  // the open JSON object `json`. Returns whether the key has anything to show: a window to
-  // list (after `filter` and the emit mode), an aggregate, a row. When it has not, the
+  // the open JSON object `json`, and says what there was. When nothing is listed, the
   // members are still written, empty ("windows":[], "aggregates":null, "value":null).
-  virtual Result<bool> WriteKey(std::string_view key, const WindowFilter& filter,
-                                const state::ReadSnapshot& snapshot, JsonWriter& json) const = 0;
-  // Writes the keys of `range` that have something to show as objects of WriteKey's members
+  virtual Result<KeyAnswer> WriteKey(std::string_view key, const WindowFilter& filter,
+                                     const state::ReadSnapshot& snapshot,
+                                     JsonWriter& json) const = 0;
+  // Writes the keys of `range` that have something listed as objects of WriteKey's members
   // into the open JSON array `json`, in key byte order, at most range.limit of them. Returns
   // the last key written when more keys may follow (the next page starts after it), else
   // nullopt.
@@ -135,8 +142,8 @@ class WindowView final : public View {
   // inclusive); closed once end + gap + grace < the stream time of every partition
   // holding a share; expired once end + retention < stream time.
   // No window: "key", "aggregates":{...} merged across partitions (null: no state).
-  Result<bool> WriteKey(std::string_view key, const WindowFilter& filter,
-                        const state::ReadSnapshot& snapshot, JsonWriter& json) const override;
+  Result<KeyAnswer> WriteKey(std::string_view key, const WindowFilter& filter,
+                             const state::ReadSnapshot& snapshot, JsonWriter& json) const override;
 
  private:
   // One stored row of the key: a window, a session or the unwindowed aggregate.
@@ -171,8 +178,8 @@ class TableView final : public View {
   bool windowed() const override { return false; }
   std::vector<int32_t> ServedPartitions() const override;
   uint64_t ApproximateRows() const override;
-  Result<bool> WriteKey(std::string_view key, const WindowFilter& filter,
-                        const state::ReadSnapshot& snapshot, JsonWriter& json) const override;
+  Result<KeyAnswer> WriteKey(std::string_view key, const WindowFilter& filter,
+                             const state::ReadSnapshot& snapshot, JsonWriter& json) const override;
 
  private:
   // Constant after construction.

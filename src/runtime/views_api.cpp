@@ -246,13 +246,12 @@ http::Response QueryKey(const ApiContext& context, const http::Request& request)
   const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
   JsonWriter json;
   json.BeginObject().Key("view").String(view->name());
-  Result<bool> shown = view->WriteKey(request.Param("key"), filter, *snapshot, json);
+  Result<engine::KeyAnswer> shown = view->WriteKey(request.Param("key"), filter, *snapshot, json);
   if (!shown.ok()) return http::Response::Error(500, shown.status().ToString());
-  if (!*shown) {
-    return http::Response::Error(
-        404, "view '" + view->name() + "' has nothing for key '" +
-                 std::string(request.Param("key")) + "'" +
-                 (filter.from_ms || filter.to_ms ? " in the requested time range" : ""));
+  if (!shown->exists) {
+    // A key with windows, none of them in from..to, is found: its answer lists none.
+    return http::Response::Error(404, "view '" + view->name() + "' has nothing for key '" +
+                                          std::string(request.Param("key")) + "'");
   }
   Result<Freshness> freshness =
       ViewFreshness(context, *view, context.pipeline.partition_status(), *snapshot);

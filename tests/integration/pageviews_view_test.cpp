@@ -156,7 +156,11 @@ TEST_CASE("a topic becomes an exact windowed view over HTTP, across restart and 
     CHECK(Eventually(30s, [&] { return ViewEquals(port, "alice", alice); }));
     CHECK(QueryView(port, "alice") == alice);
     CHECK(QueryView(port, "bob") == bob);
-    CHECK(QueryView(port, "nobody") == ViewWindows{});
+    const HttpReply nobody = HttpGet(port, "/v1/views/views_per_minute/keys/nobody");
+    CHECK(nobody.status == 404);
+    CHECK(
+        nobody.body ==
+        R"({"error":{"code":404,"message":"view 'views_per_minute' has nothing for key 'nobody'"}})");
     CHECK(HttpGet(port, "/v1/views/no_such_view/keys/alice").status == 404);
     CHECK(HttpGet(port, "/healthz").status == 200);
 

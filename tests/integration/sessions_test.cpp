@@ -121,6 +121,7 @@ int64_t Int(simdjson::dom::element element) {
 // expected shape. Checks that `start`/`end` agree with `start_ms`/`end_ms`.
 std::optional<std::vector<Session>> QuerySessions(uint16_t port, const std::string& user) {
   const HttpReply reply = HttpGet(port, "/v1/views/user_sessions/keys/" + user);
+  if (IsNothingForKey(reply)) return std::vector<Session>{};
   if (reply.status != 200) return std::nullopt;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -148,6 +149,10 @@ std::optional<std::vector<Session>> QuerySessions(uint16_t port, const std::stri
 std::optional<Totals> QueryTotals(uint16_t port, const std::string& user, bool* answered) {
   *answered = false;
   const HttpReply reply = HttpGet(port, "/v1/views/user_totals/keys/" + user);
+  if (IsNothingForKey(reply)) {
+    *answered = true;
+    return std::nullopt;
+  }
   if (reply.status != 200) return std::nullopt;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;

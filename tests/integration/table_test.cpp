@@ -45,7 +45,12 @@ std::string Rows(uint16_t port) {
   std::string out;
   for (const std::string& key : kKeys) {
     const HttpReply reply = HttpGet(port, "/v1/views/customers/keys/" + key);
-    out += std::to_string(reply.status) + " " + reply.body + "\n";
+    // Freshness (the last member) depends on timing; what is compared is the row.
+    std::string body = reply.body;
+    if (const size_t at = body.find(R"(,"freshness":)"); at != std::string::npos) {
+      body = body.substr(0, at) + "}";
+    }
+    out += std::to_string(reply.status) + " " + body + "\n";
   }
   return out;
 }
@@ -55,8 +60,12 @@ std::string ExpectedRows(const std::map<std::string, std::string>& values) {
   std::string out;
   for (const std::string& key : kKeys) {
     auto it = values.find(key);
-    out += R"(200 {"view":"customers","key":")" + key + R"(","value":)" +
-           (it == values.end() ? "null" : it->second) + "}\n";
+    if (it == values.end()) {
+      out += R"(404 {"error":{"code":404,"message":"view 'customers' has nothing for key ')" + key +
+             R"('"}})" + "\n";
+    } else {
+      out += R"(200 {"view":"customers","key":")" + key + R"(","value":)" + it->second + "}\n";
+    }
   }
   return out;
 }

@@ -72,6 +72,7 @@ std::string Lines(const std::vector<std::string>& lines) {
 std::string WindowsText(uint16_t port, const std::string& view, const std::string& key,
                         int64_t base_ms) {
   const HttpReply reply = HttpGet(port, "/v1/views/" + view + "/keys/" + key);
+  if (IsNothingForKey(reply)) return "";
   if (reply.status != 200) {
     return "error: HTTP " + std::to_string(reply.status) + ": " + reply.body;
   }

@@ -137,4 +137,8 @@ std::string EddyProcess::Log() const {
   return text.str();
 }
 
+bool IsNothingForKey(const HttpReply& reply) {
+  return reply.status == 404 && reply.body.find("has nothing for key") != std::string::npos;
+}
+
 }  // namespace eddy::testing

@@ -21,6 +21,9 @@ struct HttpReply {
 
 // One blocking HTTP/1.1 GET to 127.0.0.1:port. status 0 when the connection failed.
 HttpReply HttpGet(uint16_t port, const std::string& target);
+// True for the 404 of GET /v1/views/{view}/keys/{key} for a key the view has nothing for (as
+// opposed to an unknown view): tests treat it as an empty answer.
+bool IsNothingForKey(const HttpReply& reply);
 
 // Value of the first sample of metric `name` in a Prometheus text exposition whose labels
 // include every `labels` entry (each written as it appears, e.g. `step="per_minute"`);

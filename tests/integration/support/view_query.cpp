@@ -11,6 +11,7 @@ namespace eddy::testing {
 std::optional<WindowTotals> QueryWindows(uint16_t port, const std::string& view,
                                          const std::string& key) {
   const HttpReply reply = HttpGet(port, "/v1/views/" + view + "/keys/" + key);
+  if (IsNothingForKey(reply)) return WindowTotals{};
   if (reply.status != 200) return std::nullopt;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -56,6 +57,7 @@ std::string Describe(const std::optional<WindowTotals>& totals) {
 std::optional<std::string> QueryTableValue(uint16_t port, const std::string& view,
                                            const std::string& key) {
   const HttpReply reply = HttpGet(port, "/v1/views/" + view + "/keys/" + key);
+  if (IsNothingForKey(reply)) return "null";
   if (reply.status != 200) return std::nullopt;
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
