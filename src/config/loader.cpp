@@ -57,7 +57,8 @@ const std::vector<std::string> kDeliveryKeys = {"guarantee", "transactional_id",
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
 const std::vector<std::string> kDeadLettersKeys = {"topic"};
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
-const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
+const std::vector<std::string> kHttpKeys = {"listen", "io_threads", "readiness"};
+const std::vector<std::string> kReadinessKeys = {"max_lag_records"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
 const std::vector<std::string> kTopologyKeys = {"name",  "source", "sources",     "steps",
                                                 "views", "sinks",  "dead_letters"};
@@ -576,6 +577,15 @@ void Loader::ParseHttp(const Value& v, HttpConfig& out) {
                              "; got " + Quote(s->text));
         } else {
           out.io_threads = static_cast<int>(*n);
+        }
+      }
+    }
+  }
+  if (const Value* readiness = map->Find("readiness")) {
+    if (const auto readiness_map = ReadMap(*readiness, "http readiness", &kReadinessKeys)) {
+      if (const Value* lag = readiness_map->Find("max_lag_records")) {
+        if (const auto n = ReadIntegerIn(*lag, 0, INT64_MAX, "a number of records")) {
+          out.readiness.max_lag_records = *n;
         }
       }
     }
