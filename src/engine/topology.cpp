@@ -1035,7 +1035,9 @@ void Topology::PublishStreamTime(int32_t partition, int64_t stream_time_ms) {
   for (const SourceNode& source : sources_) {
     if (!source.moves_stream_time || source.partitions.count(partition) == 0) continue;
     metrics_.stream_time
-        .Add({{"topology", name_}, {"topic", source.topic}, {"partition", std::to_string(partition)}})
+        .Add({{"topology", name_},
+              {"topic", source.topic},
+              {"partition", std::to_string(partition)}})
         .Set(static_cast<double>(stream_time_ms) / 1000.0);
   }
 }
@@ -1045,13 +1047,13 @@ void Topology::ObserveEndToEnd() {
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
-  static const prometheus::Histogram::BucketBoundaries bounds =
-      metrics::Metrics::EndToEndBuckets();
+  static const prometheus::Histogram::BucketBoundaries bounds = metrics::Metrics::EndToEndBuckets();
   std::vector<double> increments(bounds.size() + 1, 0.0);
   double sum = 0;
   for (const int64_t event_time_ms : flushed_event_times_) {
     // An event time ahead of this clock (producer clock skew) counts as no delay.
-    const double seconds = static_cast<double>(std::max<int64_t>(0, now_ms - event_time_ms)) / 1000.0;
+    const double seconds =
+        static_cast<double>(std::max<int64_t>(0, now_ms - event_time_ms)) / 1000.0;
     const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
     increments[static_cast<size_t>(bucket)] += 1;
     sum += seconds;

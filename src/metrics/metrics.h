@@ -42,6 +42,13 @@ class Metrics {
   // outlive the server.
   void AddCollector(std::function<void()> collect);
 
+  // Every family, in declaration order: what tests compare with docs/metrics.md.
+  struct FamilyInfo {
+    std::string name;
+    std::string type;  // counter, gauge, histogram
+  };
+  const std::vector<FamilyInfo>& families() const { return families_; }
+
   // Buckets shared by latency histograms, in seconds.
   static prometheus::Histogram::BucketBoundaries LatencyBuckets();
   // Buckets of eddy_end_to_end_latency_seconds: from 10 ms (a live stream) to a day (a
@@ -52,8 +59,13 @@ class Metrics {
 
  private:
   void CollectProcess();  // process_* from /proc/self; under collect_mu_
+  // Registers a family and records it in families_ (constructor only).
+  template <typename T>
+  prometheus::Family<T>& Declare(const std::string& name, const std::string& help);
 
-  std::shared_ptr<prometheus::Registry> registry_;  // constant after construction
+  // Constant after construction.
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::vector<FamilyInfo> families_;
   std::mutex collect_mu_;
   std::vector<std::function<void()>> collectors_;  // added before serving; run under collect_mu_
   double cpu_seconds_reported_ = 0;                // guarded by collect_mu_
@@ -135,16 +147,16 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& processing_loop_age;
 
   // --- RocksDB (state/state_db.h StateDb::Stats), refreshed at each scrape. All {}.
-  prometheus::Family<prometheus::Gauge>& state_live_data;       // estimate-live-data-size
-  prometheus::Family<prometheus::Gauge>& state_sst_files;       // total-sst-files-size
-  prometheus::Family<prometheus::Gauge>& state_memtables;       // cur-size-all-mem-tables
-  prometheus::Family<prometheus::Gauge>& state_estimated_keys;  // estimate-num-keys
+  prometheus::Family<prometheus::Gauge>& state_live_data;           // estimate-live-data-size
+  prometheus::Family<prometheus::Gauge>& state_sst_files;           // total-sst-files-size
+  prometheus::Family<prometheus::Gauge>& state_memtables;           // cur-size-all-mem-tables
+  prometheus::Family<prometheus::Gauge>& state_estimated_keys;      // estimate-num-keys
   prometheus::Family<prometheus::Gauge>& state_pending_compaction;  // estimate-pending-...
   prometheus::Family<prometheus::Gauge>& state_running_compactions;
-  prometheus::Family<prometheus::Gauge>& state_delayed_write_rate;  // actual-delayed-write-rate
-  prometheus::Family<prometheus::Gauge>& state_write_stopped;       // is-write-stopped
-  prometheus::Family<prometheus::Counter>& state_write_stall;       // STALL_MICROS ticker
-  prometheus::Family<prometheus::Counter>& state_block_cache_hits;  // BLOCK_CACHE_HIT
+  prometheus::Family<prometheus::Gauge>& state_delayed_write_rate;    // actual-delayed-write-rate
+  prometheus::Family<prometheus::Gauge>& state_write_stopped;         // is-write-stopped
+  prometheus::Family<prometheus::Counter>& state_write_stall;         // STALL_MICROS ticker
+  prometheus::Family<prometheus::Counter>& state_block_cache_hits;    // BLOCK_CACHE_HIT
   prometheus::Family<prometheus::Counter>& state_block_cache_misses;  // BLOCK_CACHE_MISS
   prometheus::Family<prometheus::Gauge>& state_block_cache_usage;     // block-cache-usage
 

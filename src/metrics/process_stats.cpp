@@ -77,15 +77,15 @@ std::optional<ProcessStats> ReadProcessStats() {
   const long page = sysconf(_SC_PAGESIZE);
   if (ticks <= 0 || page <= 0) return std::nullopt;
   ProcessStats out;
-  out.cpu_seconds = static_cast<double>(stat->utime_ticks + stat->stime_ticks) /
-                    static_cast<double>(ticks);
+  out.cpu_seconds =
+      static_cast<double>(stat->utime_ticks + stat->stime_ticks) / static_cast<double>(ticks);
   out.resident_memory_bytes = static_cast<double>(stat->rss_pages) * static_cast<double>(page);
   out.virtual_memory_bytes = static_cast<double>(stat->vsize_bytes);
   out.threads = static_cast<double>(stat->threads);
   if (const std::optional<std::string> system = ReadWhole("/proc/stat")) {
     if (const std::optional<int64_t> boot = ParseBootTime(*system)) {
-      out.start_time_seconds = static_cast<double>(*boot) + static_cast<double>(stat->start_ticks) /
-                                                                static_cast<double>(ticks);
+      out.start_time_seconds = static_cast<double>(*boot) +
+                               static_cast<double>(stat->start_ticks) / static_cast<double>(ticks);
     }
   }
   std::error_code error;

@@ -20,12 +20,12 @@ Verdict EvaluateLiveness(const LivenessSnapshot& snapshot, const HealthOptions& 
   if (*snapshot.loop_age <= options.max_loop_stall) return verdict;
   const std::string stalled = "the processing loop has not run for " +
                               std::to_string(static_cast<int64_t>(Seconds(*snapshot.loop_age))) +
-                              " s (limit " +
-                              std::to_string(options.max_loop_stall.count() / 1000) + " s)";
+                              " s (limit " + std::to_string(options.max_loop_stall.count() / 1000) +
+                              " s)";
   if (!snapshot.publish_error.empty()) {
     // Waiting for the broker to take a transaction: restarting would wait the same way.
-    verdict.reasons.push_back(stalled + " while retrying Kafka transactions: " +
-                              snapshot.publish_error);
+    verdict.reasons.push_back(stalled +
+                              " while retrying Kafka transactions: " + snapshot.publish_error);
     return verdict;
   }
   verdict.ok = false;
@@ -51,10 +51,9 @@ Verdict EvaluateReadiness(const ReadinessSnapshot& snapshot, const HealthOptions
   }
   if (options.max_lag_records && snapshot.max_partition_lag &&
       *snapshot.max_partition_lag > *options.max_lag_records) {
-    verdict.reasons.push_back("lagging: a partition is " +
-                              std::to_string(*snapshot.max_partition_lag) +
-                              " records behind (limit " +
-                              std::to_string(*options.max_lag_records) + ")");
+    verdict.reasons.push_back(
+        "lagging: a partition is " + std::to_string(*snapshot.max_partition_lag) +
+        " records behind (limit " + std::to_string(*options.max_lag_records) + ")");
   }
   verdict.ok = verdict.reasons.empty();
   return verdict;

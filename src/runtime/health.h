@@ -48,7 +48,7 @@ struct ReadinessSnapshot {
   std::string publish_error;      // empty: exactly-once transactions succeed (or none)
   bool assignment_received = false;
   int assigned_partitions = 0;
-  int restoring_partitions = 0;                // joined-table partitions still loading
+  int restoring_partitions = 0;              // joined-table partitions still loading
   std::optional<int64_t> max_partition_lag;  // nullopt: no partition's lag known yet
 };
 

@@ -39,13 +39,19 @@ void CollectStateDbMetrics(metrics::Metrics& metrics, const state::StateDb& db) 
     prometheus::Counter& misses;
     TickerCounters reported;  // only the collector touches it, under Metrics' collect mutex
   };
-  auto series = std::make_shared<Series>(Series{
-      metrics.state_live_data.Add({}), metrics.state_sst_files.Add({}),
-      metrics.state_memtables.Add({}), metrics.state_estimated_keys.Add({}),
-      metrics.state_pending_compaction.Add({}), metrics.state_running_compactions.Add({}),
-      metrics.state_delayed_write_rate.Add({}), metrics.state_write_stopped.Add({}),
-      metrics.state_block_cache_usage.Add({}), metrics.state_write_stall.Add({}),
-      metrics.state_block_cache_hits.Add({}), metrics.state_block_cache_misses.Add({}), {}});
+  auto series = std::make_shared<Series>(Series{metrics.state_live_data.Add({}),
+                                                metrics.state_sst_files.Add({}),
+                                                metrics.state_memtables.Add({}),
+                                                metrics.state_estimated_keys.Add({}),
+                                                metrics.state_pending_compaction.Add({}),
+                                                metrics.state_running_compactions.Add({}),
+                                                metrics.state_delayed_write_rate.Add({}),
+                                                metrics.state_write_stopped.Add({}),
+                                                metrics.state_block_cache_usage.Add({}),
+                                                metrics.state_write_stall.Add({}),
+                                                metrics.state_block_cache_hits.Add({}),
+                                                metrics.state_block_cache_misses.Add({}),
+                                                {}});
   metrics.AddCollector([series, db = &db] {
     const state::StateDbStats stats = db->Stats();
     Series& s = *series;
@@ -69,8 +75,7 @@ http::RequestObserver HttpRequestMetrics(metrics::Metrics& metrics) {
     const std::string route_label = route.empty() ? "none" : std::string(route);
     metrics.http_requests.Add({{"route", route_label}, {"status", std::to_string(status)}})
         .Increment();
-    metrics.http_request_duration
-        .Add({{"route", route_label}}, metrics::Metrics::HttpBuckets())
+    metrics.http_request_duration.Add({{"route", route_label}}, metrics::Metrics::HttpBuckets())
         .Observe(std::chrono::duration<double>(elapsed).count());
   };
 }

@@ -37,9 +37,9 @@ struct StateDbStats {
   uint64_t estimated_keys = 0;            // rocksdb.estimate-num-keys
   uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
   uint64_t running_compactions = 0;       // rocksdb.num-running-compactions
-  uint64_t delayed_write_rate = 0;  // rocksdb.actual-delayed-write-rate, bytes/s; 0: no delay
-  bool write_stopped = false;       // rocksdb.is-write-stopped
-  uint64_t block_cache_usage_bytes = 0;  // rocksdb.block-cache-usage
+  uint64_t delayed_write_rate = 0;        // rocksdb.actual-delayed-write-rate, bytes/s; 0: no delay
+  bool write_stopped = false;             // rocksdb.is-write-stopped
+  uint64_t block_cache_usage_bytes = 0;   // rocksdb.block-cache-usage
   // Statistics tickers, monotonic since Open.
   uint64_t stall_micros = 0;  // STALL_MICROS: time writes waited on a delay or stop
   uint64_t block_cache_hits = 0;

@@ -88,6 +88,7 @@ TEST_CASE("the pageviews example loads with every default applied", "[config][lo
   CHECK(config.http.listen_address == "127.0.0.1");
   CHECK(config.http.listen_port == 8080);
   CHECK(config.http.io_threads == 1);
+  CHECK_FALSE(config.http.readiness.max_lag_records);  // off unless set
 
   CHECK(config.logging.level == "info");
   CHECK(config.logging.format == LogFormat::kText);
@@ -191,6 +192,7 @@ state:
 http:
   listen: localhost:0
   io_threads: 4
+  readiness: {max_lag_records: 5000}
 logging: {level: debug, format: json}
 topologies:
   - name: a
@@ -228,6 +230,7 @@ topologies:
   CHECK(config.http.listen_address == "localhost");
   CHECK(config.http.listen_port == 0);
   CHECK(config.http.io_threads == 4);
+  CHECK(config.http.readiness.max_lag_records == 5000);
   CHECK(config.logging.level == "debug");
   CHECK(config.logging.format == LogFormat::kJson);
   REQUIRE(config.topologies.size() == 2);
@@ -811,6 +814,22 @@ TEST_CASE("source key and timestamp take exactly one of their forms", "[config][
                  "source timestamp: 'format' applies only with 'field'; a record "
                  "timestamp needs no format"),
         });
+}
+
+TEST_CASE("http readiness values are checked", "[config][loader]") {
+  CHECK(
+      Errors("kafka: {bootstrap.servers: b, group.id: g}\n"
+             "state: {dir: /s}\n"
+             "http:\n"
+             "  readiness: {max_lag_records: -1, max_lag: 3}\n"
+             "topologies: 3\n") ==
+      std::vector<std::string>{
+          Line("4:33",
+               "http readiness max_lag_records: expected a number of records from 0 to "
+               "9223372036854775807; got '-1'"),
+          Line("4:37", "unknown key 'max_lag' in http readiness; did you mean 'max_lag_records'?"),
+          Line("5:13", "topologies: expected a non-empty list of topologies; got '3'"),
+      });
 }
 
 TEST_CASE("http and logging values are checked", "[config][loader]") {
