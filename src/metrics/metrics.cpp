@@ -178,7 +178,7 @@ void Metrics::AddCollector(std::function<void()> collect) {
   collectors_.push_back(std::move(collect));
 }
 
-void Metrics::CollectProcess() {
+void Metrics::CollectProcess() const {
   const std::optional<ProcessStats> stats = ReadProcessStats();
   if (!stats) return;  // not Linux, or /proc not mounted: the series keep their last values
   process_resident_memory.Add({}).Set(stats->resident_memory_bytes);
@@ -194,7 +194,7 @@ void Metrics::CollectProcess() {
   }
 }
 
-std::string Metrics::SerializeText() {
+std::string Metrics::SerializeText() const {
   std::lock_guard lock(collect_mu_);
   CollectProcess();
   for (const auto& collect : collectors_) collect();

@@ -34,7 +34,7 @@ class Metrics {
 
   // Prometheus text exposition format 0.0.4. Runs every collector first (one scrape at a
   // time: collectors and the serialization share a mutex). Thread-safe.
-  std::string SerializeText();
+  std::string SerializeText() const;
 
   // Adds a function that refreshes gauges and counters from their source at each scrape, on
   // the scraping HTTP thread. It must be cheap (no I/O beyond /proc) and thread-safe with
@@ -58,7 +58,7 @@ class Metrics {
   static prometheus::Histogram::BucketBoundaries HttpBuckets();
 
  private:
-  void CollectProcess();  // process_* from /proc/self; under collect_mu_
+  void CollectProcess() const;  // process_* from /proc/self; under collect_mu_
   // Registers a family and records it in families_ (constructor only).
   template <typename T>
   prometheus::Family<T>& Declare(const std::string& name, const std::string& help);
@@ -66,9 +66,9 @@ class Metrics {
   // Constant after construction.
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<FamilyInfo> families_;
-  std::mutex collect_mu_;
+  mutable std::mutex collect_mu_;
   std::vector<std::function<void()>> collectors_;  // added before serving; run under collect_mu_
-  double cpu_seconds_reported_ = 0;                // guarded by collect_mu_
+  mutable double cpu_seconds_reported_ = 0;                // guarded by collect_mu_
 
  public:
   // Records handed over by the Kafka consumer. {topic}

@@ -49,7 +49,7 @@ TEST_CASE("the exposition parses strictly and carries process metrics", "[catalo
   REQUIRE(parsed.error.empty());
   CHECK(collected == 1);
   CHECK(parsed.families.at("eddy_ready").samples.at(0).value == 1);
-  CHECK(parsed.families.at("eddy_step_records_in_total").samples.at(0).labels.at(1).second ==
+  CHECK(parsed.families.at("eddy_step_records_in_total").samples.at(0).labels.at(0).second ==
         "a \"quoted\" \\ step");
   const auto& histogram = parsed.families.at("eddy_end_to_end_latency_seconds");
   CHECK(histogram.type == "histogram");

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -61,14 +60,6 @@ std::set<std::string> MetricNames(const std::string& expr,
     names.insert(name);
   }
   return names;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 const auto& Catalogue() {

@@ -30,17 +30,16 @@ TEST_CASE("liveness fails only when the started loop stalls past the bound", "[h
   const http::Response response = LivenessResponse(snapshot, stalled);
   CHECK(response.status == 503);
   CHECK(response.body ==
-        R"({"status":"failing","processing_loop_age_seconds":121,"reasons":["the processing )"
-        R"(loop has not run for 121 s (limit 120 s)"]
-})");
+        R"j({"status":"failing","processing_loop_age_seconds":121,"reasons":["the processing )j"
+        R"j(loop has not run for 121 s (limit 120 s)"]})j");
 
   // Retrying Kafka transactions is a known wait: still live, with the reason noted.
   snapshot.publish_error = "broker down";
-const Verdict waiting = EvaluateLiveness(snapshot, options);
-CHECK(waiting.ok);
-REQUIRE(waiting.reasons.size() == 1);
-CHECK(waiting.reasons[0].find("broker down") != std::string::npos);
-CHECK(LivenessResponse(snapshot, waiting).status == 200);
+  const Verdict waiting = EvaluateLiveness(snapshot, options);
+  CHECK(waiting.ok);
+  REQUIRE(waiting.reasons.size() == 1);
+  CHECK(waiting.reasons[0].find("broker down") != std::string::npos);
+  CHECK(LivenessResponse(snapshot, waiting).status == 200);
 }
 
 TEST_CASE("readiness: every reason, and the body that says it", "[health]") {
