@@ -117,7 +117,9 @@ TEST_CASE("/metrics serves the documented catalogue, parseable, and counts per s
   REQUIRE(eddy->WaitReady(60s));
   const bool processed = Eventually(30s, [&] {
     return MetricValue(port, "eddy_records_processed_total", {"topology=\"shop\""}) == 7 &&
-           MetricValue(port, "eddy_step_records_in_total", {"step=\"hourly\""}) == 5;
+           MetricValue(port, "eddy_step_records_in_total", {"step=\"hourly\""}) == 5 &&
+           // Refreshed about once a second, once the consumer knows the partition's end.
+           MetricValue(port, "eddy_consumer_lag_records", {"topic=\"" + in + "\""}) == 0;
   });
   INFO(eddy->Log());
   REQUIRE(processed);
@@ -145,7 +147,8 @@ TEST_CASE("/metrics serves the documented catalogue, parseable, and counts per s
     INFO("documented: " << name);
     auto family = exposition.families.find(name);
     if (kOnlyAfterAnEvent.count(name) > 0) continue;
-    REQUIRE(family != exposition.families.end());
+    CHECK(family != exposition.families.end());
+    if (family == exposition.families.end()) continue;
     CHECK(family->second.type == doc.type);
     CHECK_FALSE(family->second.samples.empty());
     const std::set<std::string> expected(doc.labels.begin(), doc.labels.end());
