@@ -66,9 +66,11 @@ class Metrics {
   // Constant after construction.
   std::shared_ptr<prometheus::Registry> registry_;
   std::vector<FamilyInfo> families_;
-  mutable std::mutex collect_mu_;
-  std::vector<std::function<void()>> collectors_;  // added before serving; run under collect_mu_
-  mutable double cpu_seconds_reported_ = 0;                // guarded by collect_mu_
+
+  mutable std::mutex collect_mu_;  // one scrape at a time
+  // Added before the server starts (AddCollector), then only run; guarded by collect_mu_.
+  std::vector<std::function<void()>> collectors_;
+  mutable double cpu_seconds_reported_ = 0;  // guarded by collect_mu_
 
  public:
   // Records handed over by the Kafka consumer. {topic}
