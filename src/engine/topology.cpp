@@ -1025,9 +1025,6 @@ void Topology::PublishStepCounts() {
     }
     counts.in = counts.out = counts.dropped = 0;
   }
-  for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
-    PublishStreamTime(partition, stream_time_ms);
-  }
 }
 
 void Topology::PublishStreamTime(int32_t partition, int64_t stream_time_ms) {
@@ -1052,8 +1049,9 @@ void Topology::ObserveEndToEnd() {
   double sum = 0;
   for (const int64_t event_time_ms : flushed_event_times_) {
     // An event time ahead of this clock (producer clock skew) counts as no delay.
+    // In doubles: an event time near INT64_MIN must not overflow the difference.
     const double seconds =
-        static_cast<double>(std::max<int64_t>(0, now_ms - event_time_ms)) / 1000.0;
+        std::max(0.0, static_cast<double>(now_ms) - static_cast<double>(event_time_ms)) / 1000.0;
     const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
     increments[static_cast<size_t>(bucket)] += 1;
     sum += seconds;
@@ -1083,6 +1081,9 @@ Status Topology::AdvanceIdlePartitions(std::chrono::steady_clock::time_point now
 
 void Topology::OnCommitted() {
   ObserveEndToEnd();
+  for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
+    PublishStreamTime(partition, stream_time_ms);
+  }
   if (retention_ != nullptr) {
     for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
       if (stream_time_ms == INT64_MIN) continue;

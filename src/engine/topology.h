@@ -263,8 +263,7 @@ class Topology {
   Status Fail(FailureReason reason, const std::string* step, const Record* record,
               const Status& status);
 
-  // Adds the steps' counts to their counters and the stream times of the last FlushTo to
-  // their gauges (at each commit, off the per-record path).
+  // Adds the steps' counts to their counters (at each commit, off the per-record path).
   void PublishStepCounts();
   // Sets eddy_stream_time_seconds of the partition's stream-time-moving source topics.
   void PublishStreamTime(int32_t partition, int64_t stream_time_ms);
