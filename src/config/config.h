@@ -77,12 +77,20 @@ struct HttpRateLimitConfig {
   double burst = 0;                // bucket size; 0: max(1, requests_per_second)
 };
 
+// What /readyz requires besides the assignment, a working state and finished restores.
+struct ReadinessConfig {
+  // Not ready while some assigned partition lags more records than this; nullopt: lag does
+  // not affect readiness (the default).
+  std::optional<int64_t> max_lag_records;
+};
+
 struct HttpConfig {
   std::string listen_address = "0.0.0.0";  // IPv4, IPv6 without brackets ("::1"), or a name
   uint16_t listen_port = 8080;
   int io_threads = 1;  // 1..1024
   HttpAuthConfig auth;
   HttpRateLimitConfig rate_limit;
+  ReadinessConfig readiness;
 };
 
 enum class LogFormat { kText, kJson };

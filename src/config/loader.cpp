@@ -57,7 +57,9 @@ const std::vector<std::string> kDeliveryKeys = {"guarantee", "transactional_id",
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
 const std::vector<std::string> kDeadLettersKeys = {"topic"};
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
-const std::vector<std::string> kHttpKeys = {"listen", "io_threads", "auth", "rate_limit"};
+const std::vector<std::string> kHttpKeys = {"listen", "io_threads", "readiness", "auth",
+                                            "rate_limit"};
+const std::vector<std::string> kReadinessKeys = {"max_lag_records"};
 const std::vector<std::string> kHttpAuthKeys = {"tokens_env", "tokens_file", "protect"};
 const std::vector<std::string> kRateLimitKeys = {"requests_per_second", "burst"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
@@ -621,6 +623,15 @@ void Loader::ParseHttp(const Value& v, HttpConfig& out) {
       if (const Value* burst = limit_map->Find("burst")) {
         if (const auto n = ReadIntegerIn(*burst, 1, 10'000'000, "a number of requests")) {
           out.rate_limit.burst = static_cast<double>(*n);
+        }
+      }
+    }
+  }
+  if (const Value* readiness = map->Find("readiness")) {
+    if (const auto readiness_map = ReadMap(*readiness, "http readiness", &kReadinessKeys)) {
+      if (const Value* lag = readiness_map->Find("max_lag_records")) {
+        if (const auto n = ReadIntegerIn(*lag, 0, INT64_MAX, "a number of records")) {
+          out.readiness.max_lag_records = *n;
         }
       }
     }

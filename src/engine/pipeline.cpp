@@ -25,7 +25,8 @@ Pipeline::Pipeline(Source& source, state::StateDb& db,
       commit_duration_(metrics.state_commit_duration.Add({}, metrics::Metrics::LatencyBuckets())),
       commits_(metrics.state_commits.Add({})),
       state_write_errors_(metrics.state_write_errors.Add({})),
-      assigned_gauge_(metrics.assigned_partitions.Add({})) {}
+      assigned_gauge_(metrics.assigned_partitions.Add({})),
+      restoring_gauge_(metrics.restoring_partitions.Add({})) {}
 
 Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
   for (PartitionStart& start : partitions) {
@@ -54,6 +55,7 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
   for (auto& topology : topologies_) EDDY_RETURN_IF_ERROR(topology->FinishAssignment());
   for (const PartitionStart& start : partitions) assigned_.insert(start.partition);
   StartLoadingTables(partitions);
+  PublishRestoring();
   assigned_partitions_.fetch_add(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
   RefreshLag();
@@ -84,6 +86,7 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
   assigned_partitions_.fetch_sub(static_cast<int>(partitions.size()));
   assigned_gauge_.Set(assigned_partitions_.load());
   RefreshLag();
+  PublishRestoring();
   return Status::Ok();
 }
 
@@ -115,6 +118,11 @@ void Pipeline::StartLoadingTables(const std::vector<PartitionStart>& partitions)
     spdlog::info("loading table topic {}/{} up to offset {} before joining with it",
                  start.partition.topic, start.partition.partition, *end);
   }
+}
+
+void Pipeline::PublishRestoring() {
+  restoring_partitions_.store(static_cast<int>(loading_.size()));
+  restoring_gauge_.Set(static_cast<double>(loading_.size()));
 }
 
 std::set<std::string> Pipeline::DeferredTopics() const {
@@ -157,6 +165,7 @@ Status Pipeline::UpdateTableLoading() {
       ++it;
     }
   }
+  PublishRestoring();
   const std::set<std::string> deferred = DeferredTopics();
   for (auto it = paused_.begin(); it != paused_.end();) {
     if (deferred.count(it->topic) > 0) {
@@ -228,6 +237,18 @@ Status Pipeline::ProcessBuffered() {
     it = buffer_paused_.erase(it);
   }
   return Status::Ok();
+}
+
+std::optional<Clock::time_point> Pipeline::last_loop_iteration() const {
+  const int64_t ns = last_iteration_ns_.load(std::memory_order_relaxed);
+  if (ns == 0) return std::nullopt;
+  return Clock::time_point(std::chrono::nanoseconds(ns));
+}
+
+std::optional<int64_t> Pipeline::max_partition_lag() const {
+  const int64_t lag = max_partition_lag_.load(std::memory_order_relaxed);
+  if (lag < 0) return std::nullopt;
+  return lag;
 }
 
 std::string Pipeline::state_write_error() const {
@@ -395,8 +416,10 @@ void Pipeline::RefreshLag() {
     std::lock_guard lock(status_mu_);
     partition_status_ = std::move(statuses);
   }
+  int64_t max_lag = -1;
   for (const PartitionLag& lag : lags) {
     if (assigned_.count(lag.partition) == 0) continue;  // being revoked: its gauge is gone
+    max_lag = std::max(max_lag, lag.lag);
     metrics_.consumer_lag
         .Add({{"topic", lag.partition.topic},
               {"partition", std::to_string(lag.partition.partition)}})
@@ -405,6 +428,7 @@ void Pipeline::RefreshLag() {
       lag_labels_.push_back(lag.partition);
     }
   }
+  max_partition_lag_.store(max_lag, std::memory_order_relaxed);
 }
 
 Status Pipeline::Run() {
@@ -444,6 +468,8 @@ Status Pipeline::Run() {
   const auto poll_timeout = std::min(options_.commit_interval, std::chrono::milliseconds(100));
   Status failure;
   while (!stop_requested_.load()) {
+    // The heartbeat of /healthz: one relaxed store per iteration, not per record.
+    last_iteration_ns_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
     Status polled = source_.Poll(poll_timeout, options_.max_batch_records, records);
     if (!polled.ok()) {
       failure = polled;

@@ -9,8 +9,9 @@
 // bootstraps a GlobalKTable. Records of a paused partition are fetched again on Resume.
 //
 // Threading: Run() is called on the processing thread, which owns the Source, the
-// topologies' mutable state and this object. ready() and RequestStop() may be called
-// from any thread.
+// topologies' mutable state and this object. RequestStop() and the health accessors
+// (assignment_received() through max_partition_lag()) may be called from any thread: they
+// read atomics or take a mutex.
 #pragma once
 
 #include <atomic>
@@ -18,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -96,6 +98,15 @@ class Pipeline final : public SourceListener {
   std::vector<PartitionStatus> partition_status() const;
   // Why processing stopped ("" while it runs). Thread-safe.
   std::string failure() const;
+  // When the processing loop last started an iteration; nullopt before Run reaches the loop
+  // (start-up: co-partitioning check, exactly-once recovery, subscribing). An iteration
+  // normally takes at most a poll (100 ms) plus processing a batch and maybe a commit.
+  std::optional<std::chrono::steady_clock::time_point> last_loop_iteration() const;
+  // Partitions of joined tables still loading (restoring) before their streams are joined.
+  int restoring_partitions() const { return restoring_partitions_.load(); }
+  // The largest consumer lag (records) over the assigned partitions whose lag is known, as
+  // of the last refresh (about once a second); nullopt while no partition's lag is known.
+  std::optional<int64_t> max_partition_lag() const;
 
   // SourceListener (called from inside Source::Poll on the processing thread).
   Status OnPartitionsAssigned(std::vector<PartitionStart>& partitions) override;
@@ -111,6 +122,7 @@ class Pipeline final : public SourceListener {
   void StartLoadingTables(const std::vector<PartitionStart>& partitions);
   std::set<std::string> DeferredTopics() const;  // topics that must wait for a table
   Status UpdateTableLoading();  // ends finished loads, resumes what no longer waits
+  void PublishRestoring();      // loading_.size() to restoring_partitions_ and its gauge
   // Processes aligned topologies' buffered records as far as their inputs allow, and
   // resumes partitions whose buffers drained.
   Status ProcessBuffered();
@@ -143,6 +155,11 @@ class Pipeline final : public SourceListener {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> assignment_received_{false};
   std::atomic<int> assigned_partitions_{0};
+  std::atomic<int> restoring_partitions_{0};  // loading_.size(), for other threads
+  // steady_clock nanoseconds since its epoch; 0: the loop has not started.
+  std::atomic<int64_t> last_iteration_ns_{0};
+  std::atomic<int64_t> max_partition_lag_{-1};  // -1: unknown
+  prometheus::Gauge& restoring_gauge_;
 
   // Processing thread only.
   bool failed_ = false;  // once set, nothing more is committed (state may be half-applied)

@@ -41,11 +41,14 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
         }
         return smallest;
       }()),
+      metrics_(metrics),
       db_(db),
       retention_(retention),
       sink_(sink),
       dead_letter_topic_(config.dead_letters.topic),
-      processed_(metrics.records_processed.Add({{"topology", config.name}})) {
+      processed_(metrics.records_processed.Add({{"topology", config.name}})),
+      end_to_end_(metrics.end_to_end_latency.Add({{"topology", config.name}},
+                                                 metrics::Metrics::EndToEndBuckets())) {
   for (int reason = 0; reason <= static_cast<int>(FailureReason::kTooLarge); ++reason) {
     const std::map<std::string, std::string> labels = {{"topology", config.name},
                                                        {"reason", ReasonLabel(reason)}};
@@ -122,6 +125,16 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
     StepNode node;
     node.kind = step.kind;
     node.name = step.name;
+    const std::map<std::string, std::string> step_labels = {{"topology", config.name},
+                                                            {"step", step.name}};
+    node.counts.in_metric = &metrics.step_records_in.Add(step_labels);
+    node.counts.out_metric = &metrics.step_records_out.Add(step_labels);
+    if (step.kind == config::StepConfig::Kind::kFilter ||
+        (step.kind == config::StepConfig::Kind::kJoin &&
+         step.join.with == config::JoinConfig::With::kTable &&
+         step.join.type == config::JoinConfig::Type::kInner)) {
+      node.counts.dropped_metric = &metrics.step_records_dropped.Add(step_labels);
+    }
     node.expression = step.expression.parsed;
     for (const config::SelectField& field : step.select) {
       node.select.emplace_back(field.name, field.value.parsed);
@@ -492,6 +505,7 @@ Status Topology::FinishAssignment() {
     for (StatefulStep* step : stateful_) {
       EDDY_RETURN_IF_ERROR(step->RestorePartition(partition, stream_time));
     }
+    PublishStreamTime(partition, stream_time);
     owned_.Add(partition);
   }
   new_tasks_.clear();
@@ -502,6 +516,9 @@ void Topology::OnRevoked(const std::string& topic, int32_t partition) {
   auto found = source_by_topic_.find(topic);
   if (found == source_by_topic_.end()) return;
   sources_[found->second].partitions.erase(partition);
+  // The partition's next owner reports its stream time; a series left here would go stale.
+  metrics_.stream_time.Remove(&metrics_.stream_time.Add(
+      {{"topology", name_}, {"topic", topic}, {"partition", std::to_string(partition)}}));
   // Buffered records were never processed: the next owner reads them again.
   if (auto queue = buffers_.find({found->second, partition}); queue != buffers_.end()) {
     buffered_total_ -= queue->second.size();
@@ -663,6 +680,7 @@ Status Topology::Process(const Record& record) {
   }
   EDDY_RETURN_IF_ERROR(ApplyEffects(record_effects_, task.context, &record));
   processed_.Increment();
+  uncommitted_event_times_.push_back(*event_time);
   return Status::Ok();
 }
 
@@ -775,24 +793,27 @@ Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& child
   for (size_t index : children) {
     StepNode& node = nodes_[index];
     failed_step_ = &node.name;  // whatever fails below fails here (or deeper, which overwrites)
+    ++node.counts.in;
     switch (node.kind) {
       case config::StepConfig::Kind::kWindow: {
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.window->Prepare(event, context));
         effects.push_back({&node, &event});
+        ++node.counts.out;
         continue;  // a window's results go to views and sinks, not to other steps
       }
       case config::StepConfig::Kind::kTable: {
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.table->Prepare(event, context));
         effects.push_back({&node, &event});
+        ++node.counts.out;
         continue;  // a table's rows go to views and joins, not to other steps
       }
       case config::StepConfig::Kind::kDedup: {
         reason = FailureReason::kInvalidField;
         EDDY_RETURN_IF_ERROR(node.dedup->Prepare(event, context));
         effects.push_back({&node, &event});
-        if (!node.dedup->passed()) continue;
+        if (!node.dedup->passed()) continue;  // counted by the dedup as a duplicate
         node.output.emplace(event);
         break;
       }
@@ -802,7 +823,10 @@ Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& child
           reason = FailureReason::kInvalidField;
           return keep.status();
         }
-        if (!*keep) continue;
+        if (!*keep) {
+          ++node.counts.dropped;
+          continue;
+        }
         node.output.emplace(event);
         break;
       }
@@ -848,7 +872,7 @@ Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& child
               input == node.left_input ? StreamJoin::Side::kLeft : StreamJoin::Side::kRight;
           EDDY_RETURN_IF_ERROR(node.stream_join->Prepare(event, side, context));
           effects.push_back({&node, &event, /*send=*/false, side});
-          continue;  // its results are records of their own (ApplyEffects)
+          continue;  // its results are records of their own, counted out in RunJoinOutput
         }
         // Stream–table: one result or none, decided now.
         Result<codec::FieldValue> existing = event.value.Field({node.join_as});
@@ -861,7 +885,10 @@ Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& child
         }
         Result<std::optional<std::string>> row = node.join_table->Lookup(event.key);
         if (!row.ok()) return row.status();
-        if (!row->has_value() && node.join_type == config::JoinConfig::Type::kInner) continue;
+        if (!row->has_value() && node.join_type == config::JoinConfig::Type::kInner) {
+          ++node.counts.dropped;
+          continue;
+        }
         node.value_buffer =
             JoinedValue(event.value_json, node.join_as,
                         row->has_value() ? std::optional<std::string_view>(**row) : std::nullopt);
@@ -871,6 +898,7 @@ Status Topology::PrepareChildren(InputId input, const std::vector<size_t>& child
         break;
       }
     }
+    ++node.counts.out;
     EDDY_RETURN_IF_ERROR(Emit(index, *node.output, context, reason, effects));
   }
   return Status::Ok();
@@ -920,6 +948,7 @@ Status Topology::RunJoinOutput(StepNode& node, JoinOutput output, int32_t partit
   }
   node.output.emplace(Event{partition, offset, output.event_time_ms, node.key_buffer, *node.decoder,
                             record, node.value_buffer});
+  ++node.counts.out;
   const size_t index = static_cast<size_t>(&node - nodes_.data());
   std::vector<Effect> effects;
   failed_step_ = nullptr;
@@ -979,7 +1008,56 @@ Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>&
     task.dirty = false;
     flushed_stream_times_.emplace_back(partition, task.context.stream_time_ms);
   }
+  flushed_event_times_.swap(uncommitted_event_times_);
+  uncommitted_event_times_.clear();
+  PublishStepCounts();
   return Status::Ok();
+}
+
+void Topology::PublishStepCounts() {
+  for (StepNode& node : nodes_) {
+    StepCounts& counts = node.counts;
+    if (counts.in_metric == nullptr) continue;
+    if (counts.in > 0) counts.in_metric->Increment(static_cast<double>(counts.in));
+    if (counts.out > 0) counts.out_metric->Increment(static_cast<double>(counts.out));
+    if (counts.dropped > 0 && counts.dropped_metric != nullptr) {
+      counts.dropped_metric->Increment(static_cast<double>(counts.dropped));
+    }
+    counts.in = counts.out = counts.dropped = 0;
+  }
+}
+
+void Topology::PublishStreamTime(int32_t partition, int64_t stream_time_ms) {
+  if (stream_time_ms == INT64_MIN) return;
+  for (const SourceNode& source : sources_) {
+    if (!source.moves_stream_time || source.partitions.count(partition) == 0) continue;
+    metrics_.stream_time
+        .Add({{"topology", name_},
+              {"topic", source.topic},
+              {"partition", std::to_string(partition)}})
+        .Set(static_cast<double>(stream_time_ms) / 1000.0);
+  }
+}
+
+void Topology::ObserveEndToEnd() {
+  if (flushed_event_times_.empty()) return;
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  static const prometheus::Histogram::BucketBoundaries bounds = metrics::Metrics::EndToEndBuckets();
+  std::vector<double> increments(bounds.size() + 1, 0.0);
+  double sum = 0;
+  for (const int64_t event_time_ms : flushed_event_times_) {
+    // An event time ahead of this clock (producer clock skew) counts as no delay.
+    // In doubles: an event time near INT64_MIN must not overflow the difference.
+    const double seconds =
+        std::max(0.0, static_cast<double>(now_ms) - static_cast<double>(event_time_ms)) / 1000.0;
+    const auto bucket = std::lower_bound(bounds.begin(), bounds.end(), seconds) - bounds.begin();
+    increments[static_cast<size_t>(bucket)] += 1;
+    sum += seconds;
+  }
+  end_to_end_.ObserveMultiple(increments, sum);
+  flushed_event_times_.clear();
 }
 
 Status Topology::AdvanceIdlePartitions(std::chrono::steady_clock::time_point now, bool& advanced) {
@@ -1002,6 +1080,10 @@ Status Topology::AdvanceIdlePartitions(std::chrono::steady_clock::time_point now
 }
 
 void Topology::OnCommitted() {
+  ObserveEndToEnd();
+  for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
+    PublishStreamTime(partition, stream_time_ms);
+  }
   if (retention_ != nullptr) {
     for (const auto& [partition, stream_time_ms] : flushed_stream_times_) {
       if (stream_time_ms == INT64_MIN) continue;

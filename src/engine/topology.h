@@ -191,6 +191,18 @@ class Topology {
     std::map<int32_t, SourcePartition> partitions;  // owned partitions
   };
 
+  // A step's record counts since the last commit, kept in plain integers because they move
+  // on every record; FlushTo adds them to the step's counters (null for the internal
+  // latest-record tables of views, which are not config steps).
+  struct StepCounts {
+    uint64_t in = 0;
+    uint64_t out = 0;
+    uint64_t dropped = 0;
+    prometheus::Counter* in_metric = nullptr;
+    prometheus::Counter* out_metric = nullptr;
+    prometheus::Counter* dropped_metric = nullptr;
+  };
+
   // One node per config step, in config order: the step forest records flow through.
   struct StepNode {
     config::StepConfig::Kind kind = config::StepConfig::Kind::kWindow;
@@ -213,6 +225,7 @@ class Topology {
     std::string value_buffer;
     std::unique_ptr<codec::JsonRecordDecoder> decoder;  // kSelect, kJoin
     std::optional<Event> output;
+    StepCounts counts;
   };
 
   // A change that a record makes once every step it reaches has prepared successfully.
@@ -250,9 +263,17 @@ class Topology {
   Status Fail(FailureReason reason, const std::string* step, const Record* record,
               const Status& status);
 
+  // Adds the steps' counts to their counters (at each commit, off the per-record path).
+  void PublishStepCounts();
+  // Sets eddy_stream_time_seconds of the partition's stream-time-moving source topics.
+  void PublishStreamTime(int32_t partition, int64_t stream_time_ms);
+  // Observes eddy_end_to_end_latency_seconds for the records of the commit just written.
+  void ObserveEndToEnd();
+
   // Constant after construction.
   const std::string name_;
   const std::chrono::milliseconds idle_timeout_;
+  metrics::Metrics& metrics_;
   state::StateDb& db_;
   state::WindowRetention* const retention_;  // may be null
   Sink* const sink_;                         // may be null when nothing is sent
@@ -273,6 +294,7 @@ class Topology {
   prometheus::Counter& processed_;
   std::map<FailureReason, prometheus::Counter*> failed_;
   std::map<FailureReason, prometheus::Counter*> dead_lettered_;  // empty without dead letters
+  prometheus::Histogram& end_to_end_;
 
   // A record kept for input alignment, with its bytes.
   struct BufferedRecord {
@@ -297,6 +319,10 @@ class Topology {
   std::map<int32_t, Task> tasks_;
   std::vector<int32_t> new_tasks_;  // created by OnAssigned, restored by FinishAssignment
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
+  // Event times (ms) of the records processed since the last commit, for the end-to-end
+  // latency observed when that commit is written (at most max_uncommitted_records of them).
+  std::vector<int64_t> uncommitted_event_times_;
+  std::vector<int64_t> flushed_event_times_;  // those of the last FlushTo
   uint64_t failures_logged_ = 0;
   // The effects of the record Process is on; a member so that its capacity is reused per
   // record. Process is not re-entered: join results collect theirs in RunJoinOutput.

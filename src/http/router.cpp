@@ -57,6 +57,7 @@ void Router::Add(std::string method, std::string pattern, Handler handler,
     if (IsParam(segment) && ParamName(segment).empty()) BadPattern(pattern, "empty {} name");
     route.segments.emplace_back(segment);
   }
+  route.pattern = std::move(pattern);
   route.handler = std::move(handler);
   route.query_params = std::move(query_params);
   routes_.push_back(std::move(route));
@@ -86,6 +87,7 @@ Response Router::Dispatch(Request& request) const {
 
   // Runs a matched route, unless the request carries a query parameter it does not know.
   auto call = [&](const Route& route) {
+    request.route = route.pattern;
     for (const auto& [name, value] : request.query) {
       if (std::find(route.query_params.begin(), route.query_params.end(), name) !=
           route.query_params.end()) {

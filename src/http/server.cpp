@@ -144,6 +144,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (over_limit) {
       asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+        self->request_read_at_ = std::chrono::steady_clock::now();
         self->Reply(Response::Error(503, "too many connections (at most " +
                                              std::to_string(self->state_.options.max_connections) +
                                              "); try again later"),
@@ -190,6 +191,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnRead(beast::error_code ec, size_t /*bytes*/) {
     const ServerOptions& options = state_.options;
+    request_read_at_ = std::chrono::steady_clock::now();
+    route_.clear();
     if (ec == bhttp::error::body_limit) {
       return Reply(Response::Error(413, "request body larger than " +
                                             std::to_string(options.max_body_bytes) + " bytes"),
@@ -239,10 +242,13 @@ class Session : public std::enable_shared_from_this<Session> {
     request->client_address = client_address_;
     if (state_.access != nullptr) {
       if (std::optional<Response> denied = state_.access->Check(*request)) {
+        route_.clear();
         return Reply(std::move(*denied), version, keep_alive, head);
       }
     }
-    Reply(CallRouter(state_.router, *request), version, keep_alive, head);
+    Response response = CallRouter(state_.router, *request);
+    route_ = std::move(request->route);
+    Reply(std::move(response), version, keep_alive, head);
   }
 
   // True if the unparsed request line ends in "HTTP/<digit>" (a version the parser refused,
@@ -259,6 +265,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void Reply(Response response, unsigned version, bool keep_alive, bool head) {
+    if (state_.options.observer) {
+      state_.options.observer(route_, response.status,
+                              std::chrono::steady_clock::now() - request_read_at_);
+    }
     response_ = {};
     response_.version(version);
     response_.result(static_cast<unsigned>(response.status));
@@ -311,6 +321,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;  // one per request
   bhttp::response<bhttp::string_body> response_;  // alive until its async_write completes
   std::array<char, 4096> drain_buffer_{};
+  // For ServerOptions::observer: the request being answered.
+  std::chrono::steady_clock::time_point request_read_at_;
+  std::string route_;  // Request::route; empty when no route answered
 };
 
 std::string DescribeEndpoint(const std::string& address, uint16_t port) {

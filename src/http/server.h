@@ -32,9 +32,13 @@ struct Request {
   // Values bound from a pattern's {name} segments, percent-decoded, in pattern order.
   std::vector<std::pair<std::string, std::string>> params;
   std::string body;
-  std::string authorization;                            // the Authorization header ("" if absent)
-  std::string client_address;                           // the peer's IP address, e.g. "127.0.0.1"
-  std::string_view Param(std::string_view name) const;  // "" if absent
+  std::string authorization;   // the Authorization header ("" if absent)
+  std::string client_address;  // the peer's IP address, e.g. "127.0.0.1"
+  // Set by Router::Dispatch: the pattern of the route that answered (e.g.
+  // "/v1/views/{view}/keys/{key}"); empty when none did (404, 405). A bounded label for
+  // metrics, unlike the path.
+  std::string route;
+  std::string_view Param(std::string_view name) const;       // "" if absent
   std::string_view QueryValue(std::string_view name) const;  // "" if absent (first match)
 };
 
@@ -86,6 +90,7 @@ class Router {
  private:
   struct Route {
     std::string method;
+    std::string pattern;                // as added
     std::vector<std::string> segments;  // literal, or "{name}"
     Handler handler;
     std::vector<std::string> query_params;
@@ -96,6 +101,14 @@ class Router {
 // Limits that keep one client from holding the server's memory, sockets or time. Every
 // request over a limit gets a JSON error response and its connection is closed; a client too
 // slow to send its request or to read its response is disconnected without one.
+// Told about every response the server sends: the route pattern that answered (Request::route;
+// empty if the request reached no route, including requests refused before routing: 400, 413,
+// 414, 431, 503, 505), the status, and the time from the request being read to the response
+// being handed to the socket. Called on the I/O threads, concurrently: must be thread-safe and
+// quick.
+using RequestObserver =
+    std::function<void(std::string_view route, int status, std::chrono::nanoseconds elapsed)>;
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 0;  // 0: pick a free port (see Server::port())
@@ -112,6 +125,7 @@ struct ServerOptions {
   std::chrono::milliseconds request_timeout{10'000};
   // To write one response: a client that does not read it is disconnected after this long.
   std::chrono::milliseconds write_timeout{30'000};
+  RequestObserver observer;  // may be empty
 };
 
 class AccessControl;

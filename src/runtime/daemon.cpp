@@ -25,6 +25,8 @@
 #include "kafka/kafka_source.h"
 #include "kafka/kafka_transactions.h"
 #include "metrics/metrics.h"
+#include "runtime/health.h"
+#include "runtime/instrumentation.h"
 #include "runtime/views_api.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
@@ -59,6 +61,7 @@ struct Daemon::Parts {
   std::unique_ptr<engine::ExactlyOnceSink> exactly_once;
   std::unique_ptr<engine::Pipeline> pipeline;
   std::unique_ptr<http::AccessControl> access;  // outlives the server that asks it
+  std::unique_ptr<HealthChecks> health;         // reads pipeline, exactly_once, stopping
   std::unique_ptr<http::Server> server;
   std::atomic<bool> stopping{false};
 };
@@ -160,6 +163,7 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
       state::StateDb::Open(cfg.state.dir, {cfg.state.sync_writes, &parts->window_retention});
   if (!db.ok()) return db.status();
   parts->db = std::move(*db);
+  CollectStateDbMetrics(*parts->metrics, *parts->db);
 
   Result<std::unique_ptr<kafka::KafkaSource>> source =
       kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
@@ -225,10 +229,17 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
       *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options,
       parts->reliable_sink.get(), parts->exactly_once.get());
 
+  HealthOptions health_options;
+  health_options.max_lag_records = cfg.http.readiness.max_lag_records;
+  parts->health = std::make_unique<HealthChecks>(*parts->pipeline, parts->exactly_once.get(),
+                                                 parts->stopping, health_options);
+  parts->health->RegisterMetrics(*parts->metrics);
+
   http::ServerOptions server_options;
   server_options.address = cfg.http.listen_address;
   server_options.port = cfg.http.listen_port;
   server_options.io_threads = cfg.http.io_threads;
+  server_options.observer = HttpRequestMetrics(*parts->metrics);
   Result<http::AccessOptions> access = AccessOptionsOf(cfg.http);
   if (!access.ok()) return access.status();
   parts->access = std::make_unique<http::AccessControl>(std::move(*access));
@@ -293,31 +304,8 @@ namespace {
 
 http::Router BuildRouter(Daemon::Parts& parts) {
   http::Router router;
-  router.Add("GET", "/healthz",
-             [](const http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); });
-  router.Add("GET", "/readyz", [&parts](const http::Request&) {
-    std::vector<std::string> reasons;
-    if (parts.stopping.load()) reasons.emplace_back("shutting down");
-    const std::string write_error = parts.pipeline->state_write_error();
-    if (!write_error.empty()) reasons.push_back("state writes failing: " + write_error);
-    if (parts.exactly_once != nullptr) {
-      const std::string publish_error = parts.exactly_once->publish_error();
-      if (!publish_error.empty()) {
-        reasons.push_back("Kafka transactions failing: " + publish_error);
-      }
-    }
-    if (!parts.pipeline->assignment_received()) {
-      reasons.emplace_back("waiting for the consumer group to assign partitions");
-    }
-    JsonWriter json;
-    json.BeginObject().Key("ready").Bool(reasons.empty());
-    json.Key("state").String(write_error.empty() ? "open" : "write_failing");
-    json.Key("assigned_partitions").Int(parts.pipeline->assigned_partitions());
-    json.Key("reasons").BeginArray();
-    for (const std::string& reason : reasons) json.String(reason);
-    json.EndArray().EndObject();
-    return http::Response::Json(reasons.empty() ? 200 : 503, std::move(json).Take());
-  });
+  router.Add("GET", "/healthz", [&parts](const http::Request&) { return parts.health->Healthz(); });
+  router.Add("GET", "/readyz", [&parts](const http::Request&) { return parts.health->Readyz(); });
   router.Add("GET", "/metrics", [&parts](const http::Request&) {
     return http::Response::Text(200, parts.metrics->SerializeText(),
                                 "text/plain; version=0.0.4; charset=utf-8");

@@ -3,6 +3,7 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -163,6 +164,10 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   table_options.whole_key_filtering = true;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Tickers only (block cache hits, stall time): histograms and timers cost clock reads on
+  // every operation, tickers a per-core counter increment.
+  db_options.statistics = rocksdb::CreateDBStatistics();
+  db_options.statistics->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   db_options.keep_log_file_num = 3;
   std::unique_ptr<RetentionFilter> filter;
   if (options.window_retention != nullptr) {
@@ -176,12 +181,18 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   if (!status.ok()) return OpenError(status, path);
   std::unique_ptr<rocksdb::DB> db(raw);
   EDDY_RETURN_IF_ERROR(CheckKeyFormat(*db, path));
-  return std::unique_ptr<StateDb>(new StateDb(std::move(db), std::move(filter), path, options));
+  return std::unique_ptr<StateDb>(
+      new StateDb(std::move(db), std::move(filter), db_options.statistics, path, options));
 }
 
 StateDb::StateDb(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<RetentionFilter> filter,
-                 std::string path, StateDbOptions options)
-    : filter_(std::move(filter)), db_(std::move(db)), path_(std::move(path)), options_(options) {}
+                 std::shared_ptr<rocksdb::Statistics> statistics, std::string path,
+                 StateDbOptions options)
+    : filter_(std::move(filter)),
+      db_(std::move(db)),
+      statistics_(std::move(statistics)),
+      path_(std::move(path)),
+      options_(options) {}
 
 StateDb::~StateDb() {
   if (db_) db_->Close().PermitUncheckedError();
@@ -284,6 +295,31 @@ uint64_t StateDb::MemtableBytes() const {
   uint64_t bytes = 0;
   db_->GetIntProperty("rocksdb.size-all-mem-tables", &bytes);
   return bytes;
+}
+
+StateDbStats StateDb::Stats() const {
+  StateDbStats stats;
+  auto property = [&](const std::string& name, uint64_t& out) {
+    if (!db_->GetIntProperty(name, &out)) out = 0;
+  };
+  using Properties = rocksdb::DB::Properties;
+  property(Properties::kEstimateLiveDataSize, stats.live_data_bytes);
+  property(Properties::kTotalSstFilesSize, stats.sst_files_bytes);
+  property(Properties::kCurSizeAllMemTables, stats.memtable_bytes);
+  property(Properties::kEstimateNumKeys, stats.estimated_keys);
+  property(Properties::kEstimatePendingCompactionBytes, stats.pending_compaction_bytes);
+  property(Properties::kNumRunningCompactions, stats.running_compactions);
+  property(Properties::kActualDelayedWriteRate, stats.delayed_write_rate);
+  property(Properties::kBlockCacheUsage, stats.block_cache_usage_bytes);
+  uint64_t stopped = 0;
+  property(Properties::kIsWriteStopped, stopped);
+  stats.write_stopped = stopped != 0;
+  if (statistics_ != nullptr) {
+    stats.stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+    stats.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
+    stats.block_cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
+  }
+  return stats;
 }
 
 Status StateDb::Resume() {

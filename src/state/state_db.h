@@ -22,12 +22,30 @@
 namespace rocksdb {
 class DB;
 class Snapshot;
+class Statistics;
 class WriteBatch;
 }  // namespace rocksdb
 
 namespace eddy::state {
 
 class WindowRetention;
+
+// RocksDB's own view of the database, for the eddy_state_* metrics. Sizes in bytes.
+struct StateDbStats {
+  uint64_t live_data_bytes = 0;           // rocksdb.estimate-live-data-size
+  uint64_t sst_files_bytes = 0;           // rocksdb.total-sst-files-size
+  uint64_t memtable_bytes = 0;            // rocksdb.cur-size-all-mem-tables
+  uint64_t estimated_keys = 0;            // rocksdb.estimate-num-keys
+  uint64_t pending_compaction_bytes = 0;  // rocksdb.estimate-pending-compaction-bytes
+  uint64_t running_compactions = 0;       // rocksdb.num-running-compactions
+  uint64_t delayed_write_rate = 0;        // rocksdb.actual-delayed-write-rate, bytes/s; 0: no delay
+  bool write_stopped = false;             // rocksdb.is-write-stopped
+  uint64_t block_cache_usage_bytes = 0;   // rocksdb.block-cache-usage
+  // Statistics tickers, monotonic since Open.
+  uint64_t stall_micros = 0;  // STALL_MICROS: time writes waited on a delay or stop
+  uint64_t block_cache_hits = 0;
+  uint64_t block_cache_misses = 0;
+};
 
 struct StateDbOptions {
   bool sync_writes = false;  // fsync the WAL on each Write: survive power loss, not just crashes
@@ -124,15 +142,20 @@ class StateDb {
   // Bytes held by memtables: the one taking writes, full ones not yet flushed, and flushed
   // ones still pinned by a reader (RocksDB's rocksdb.size-all-mem-tables).
   uint64_t MemtableBytes() const;
+  // In-memory properties and counters only (no I/O): cheap enough for every scrape, not
+  // meant for the processing loop.
+  StateDbStats Stats() const;
   const std::string& path() const { return path_; }
 
  private:
   class RetentionFilter;
   StateDb(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<RetentionFilter> filter,
-          std::string path, StateDbOptions options);
+          std::shared_ptr<rocksdb::Statistics> statistics, std::string path,
+          StateDbOptions options);
   // Declared before db_ so it is destroyed after the DB that uses it.
   std::unique_ptr<RetentionFilter> filter_;
   std::unique_ptr<rocksdb::DB> db_;
+  const std::shared_ptr<rocksdb::Statistics> statistics_;  // thread-safe; the DB's too
   const std::string path_;
   const StateDbOptions options_;
 };

@@ -88,6 +88,7 @@ TEST_CASE("the pageviews example loads with every default applied", "[config][lo
   CHECK(config.http.listen_address == "127.0.0.1");
   CHECK(config.http.listen_port == 8080);
   CHECK(config.http.io_threads == 1);
+  CHECK_FALSE(config.http.readiness.max_lag_records);  // off unless set
 
   CHECK(config.logging.level == "info");
   CHECK(config.logging.format == LogFormat::kText);
@@ -193,6 +194,7 @@ http:
   io_threads: 4
   auth: {tokens_env: EDDY_API_TOKENS, tokens_file: /etc/eddy/tokens, protect: [metrics, readyz]}
   rate_limit: {requests_per_second: 50, burst: 200}
+  readiness: {max_lag_records: 5000}
 logging: {level: debug, format: json}
 topologies:
   - name: a
@@ -235,6 +237,7 @@ topologies:
   CHECK(config.http.auth.protect == std::vector<std::string>{"metrics", "readyz"});
   CHECK(config.http.rate_limit.requests_per_second == 50);
   CHECK(config.http.rate_limit.burst == 200);
+  CHECK(config.http.readiness.max_lag_records == 5000);
   CHECK(config.logging.level == "debug");
   CHECK(config.logging.format == LogFormat::kJson);
   REQUIRE(config.topologies.size() == 2);
@@ -817,6 +820,21 @@ TEST_CASE("source key and timestamp take exactly one of their forms", "[config][
             Line("18:43",
                  "source timestamp: 'format' applies only with 'field'; a record "
                  "timestamp needs no format"),
+        });
+}
+
+TEST_CASE("http readiness values are checked", "[config][loader]") {
+  CHECK(Errors("kafka: {bootstrap.servers: b, group.id: g}\n"
+               "state: {dir: /s}\n"
+               "http:\n"
+               "  readiness: {max_lag_records: -1, max_lag: 3}\n"
+               "topologies: 3\n") ==
+        std::vector<std::string>{
+            Line("4:32",
+                 "http readiness max_lag_records: expected a number of records from 0 to "
+                 "9223372036854775807; got '-1'"),
+            Line("4:36", "unknown key 'max_lag' in http readiness; valid keys: max_lag_records"),
+            Line("5:13", "topologies: expected a non-empty list of topologies; got '3'"),
         });
 }
 

@@ -32,6 +32,7 @@
 #include "engine/fixture_source.h"
 #include "engine/topology.h"
 #include "state/key_encoding.h"
+#include "support/prometheus_text.h"
 #include "support/temp_dir.h"
 
 namespace eddy::engine {
@@ -214,6 +215,15 @@ class Instance {
   }
   double Consumed() { return metrics_->records_consumed.Add({{"topic", kTopic}}).Value(); }
   double Commits() { return metrics_->state_commits.Add({}).Value(); }
+  double StepIn() {
+    return metrics_->step_records_in.Add({{"topology", "pageviews"}, {"step", "per_minute"}})
+        .Value();
+  }
+  double StepOut() {
+    return metrics_->step_records_out.Add({{"topology", "pageviews"}, {"step", "per_minute"}})
+        .Value();
+  }
+  std::string MetricsText() const { return metrics_->SerializeText(); }
 
   std::optional<state::PartitionProgress> Progress(int32_t partition) const {
     Result<std::optional<std::string>> value =
@@ -498,7 +508,9 @@ TEST_CASE("late records: dropped once end + grace <= the partition's stream time
   // Stream time is per partition: partition 1 has only reached 10:00:50.
   AppendPageview(source, 1, "alice", kTen + 50'000, 100000);
 
-  const RunResult run = eddy.Run(source, {"alice"});
+  std::string during;  // /metrics while the partitions are still assigned
+  const RunResult run =
+      eddy.Run(source, {"alice"}, {[&](FixtureSource&) { during = eddy.MetricsText(); }});
   REQUIRE(run.status.ok());
   CHECK(run.views.at("alice") ==
         ViewJson("alice", {{kTen, 3, 100011}, {kTen + kMinute, 1, 10000}}));
@@ -508,6 +520,27 @@ TEST_CASE("late records: dropped once end + grace <= the partition's stream time
   CHECK(eddy.Progress(0)->next_offset == 7);
   CHECK(eddy.Progress(0)->stream_time_ms == kTen + kMinute + kGrace);
   CHECK(eddy.Progress(1)->stream_time_ms == kTen + 50'000);
+  // Per step (published at each commit): every record reached the window and was taken in,
+  // late ones included; each processed record observed once end to end; the stream time
+  // gauge per partition in seconds.
+  CHECK(eddy.StepIn() == 8);
+  CHECK(eddy.StepOut() == 8);
+  const std::string& text = during;
+  CHECK_THAT(text,
+             Catch::Contains(R"(eddy_end_to_end_latency_seconds_count{topology="pageviews"} 8)"));
+  const testing::PromExposition parsed = testing::ParsePromText(text);
+  REQUIRE(parsed.error.empty());
+  bool found = false;
+  for (const testing::PromSample& sample : parsed.families.at("eddy_stream_time_seconds").samples) {
+    if (sample.labels == std::vector<std::pair<std::string, std::string>>{
+                             {"partition", "1"}, {"topic", kTopic}, {"topology", "pageviews"}}) {
+      found = true;
+      CHECK(sample.value == Approx(static_cast<double>(kTen + 50'000) / 1000));
+    }
+  }
+  CHECK(found);
+  // Revoked partitions (the run ends by closing the source) leave no stream time behind.
+  CHECK_THAT(eddy.MetricsText(), !Catch::Contains("eddy_stream_time_seconds{"));
 }
 
 TEST_CASE("records that cannot be processed are counted by reason and skipped",

@@ -147,3 +147,27 @@ TEST_CASE("Router lets handler exceptions through", "[http][router]") {
 
 }  // namespace
 }  // namespace eddy::http
+
+namespace eddy::http {
+namespace {
+
+// Request::route is the bounded label of eddy_http_requests_total: the pattern, never the path.
+TEST_CASE("Dispatch records the pattern of the route that answered", "[router]") {
+  Router router;
+  router.Add("GET", "/v1/views/{view}/keys/{key}", Echo("key"));
+  router.Add("GET", "/healthz", Echo("health"));
+  auto route_of = [&](std::string method, std::string target) {
+    Result<Request> request = ParseRequest(std::move(method), std::move(target));
+    REQUIRE(request.ok());
+    router.Dispatch(*request);
+    return request->route;
+  };
+  CHECK(route_of("GET", "/v1/views/a/keys/x%20y") == "/v1/views/{view}/keys/{key}");
+  CHECK(route_of("HEAD", "/healthz/") == "/healthz");
+  CHECK(route_of("GET", "/healthz?unknown=1") == "/healthz");  // answered 400 by that route
+  CHECK(route_of("GET", "/nope") == "");                       // 404
+  CHECK(route_of("POST", "/healthz") == "");                   // 405
+}
+
+}  // namespace
+}  // namespace eddy::http

@@ -1,0 +1,87 @@
+// Liveness and readiness of the daemon: what GET /healthz and GET /readyz answer, and the
+// eddy_ready and eddy_processing_loop_age_seconds gauges (docs/http-api.md, metrics.md).
+//
+// The verdicts are pure functions of a snapshot, so they are unit-tested without a daemon;
+// HealthChecks takes snapshots from the running parts.
+//
+// Liveness is about the processing loop: it fails when the loop has not started an iteration
+// for longer than max_loop_stall. One iteration normally takes a poll (at most 100 ms) plus a
+// batch; the longest legitimate waits inside it are a commit's sink flush (up to 30 s), its
+// state write retried (up to 30 s), and a rebalance whose revoke commits or whose assignment
+// asks the broker for table end offsets (10 s per table partition). The default bound of
+// 120 s sits above those together. Two waits are not failures: start-up before the loop
+// (checked by readiness instead), and exactly-once transactions being retried while the
+// broker refuses them (a restart would not help; /readyz says why).
+//
+// Thread-safety: HealthChecks is constant after construction and reads only thread-safe
+// accessors (atomics, mutex-guarded strings); any HTTP thread may call it concurrently.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/exactly_once_sink.h"
+#include "engine/pipeline.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+
+namespace eddy::runtime {
+
+struct HealthOptions {
+  std::chrono::milliseconds max_loop_stall{120'000};
+  std::optional<int64_t> max_lag_records;  // config http.readiness.max_lag_records
+};
+
+struct LivenessSnapshot {
+  // Time since the processing loop last started an iteration; nullopt before it starts.
+  std::optional<std::chrono::nanoseconds> loop_age;
+  std::string publish_error;  // exactly-once transactions failing and being retried
+};
+
+struct ReadinessSnapshot {
+  bool stopping = false;
+  std::string state_write_error;  // empty: writes succeed
+  std::string publish_error;      // empty: exactly-once transactions succeed (or none)
+  bool assignment_received = false;
+  int assigned_partitions = 0;
+  int restoring_partitions = 0;              // joined-table partitions still loading
+  std::optional<int64_t> max_partition_lag;  // nullopt: no partition's lag known yet
+};
+
+struct Verdict {
+  bool ok = false;
+  std::vector<std::string> reasons;  // why not ok (may also hold notes when ok)
+};
+
+Verdict EvaluateLiveness(const LivenessSnapshot& snapshot, const HealthOptions& options);
+Verdict EvaluateReadiness(const ReadinessSnapshot& snapshot, const HealthOptions& options);
+
+// 200 or 503 with the JSON bodies documented in docs/http-api.md.
+http::Response LivenessResponse(const LivenessSnapshot& snapshot, const Verdict& verdict);
+http::Response ReadinessResponse(const ReadinessSnapshot& snapshot, const Verdict& verdict);
+
+class HealthChecks {
+ public:
+  // Everything referenced must outlive this object; `exactly_once` may be null.
+  HealthChecks(const engine::Pipeline& pipeline, const engine::ExactlyOnceSink* exactly_once,
+               const std::atomic<bool>& stopping, HealthOptions options);
+
+  LivenessSnapshot TakeLiveness() const;
+  ReadinessSnapshot TakeReadiness() const;
+  http::Response Healthz() const;
+  http::Response Readyz() const;
+  // Adds a scrape-time collector that sets eddy_ready and eddy_processing_loop_age_seconds.
+  void RegisterMetrics(metrics::Metrics& metrics) const;
+
+ private:
+  const engine::Pipeline& pipeline_;
+  const engine::ExactlyOnceSink* const exactly_once_;
+  const std::atomic<bool>& stopping_;
+  const HealthOptions options_;
+};
+
+}  // namespace eddy::runtime
