@@ -53,6 +53,7 @@ struct Daemon::Parts {
   std::unique_ptr<engine::ExactlyOnceSink> exactly_once;
   std::unique_ptr<engine::Pipeline> pipeline;
   std::unique_ptr<http::Server> server;
+  std::vector<http::Router::RouteInfo> routes;  // what `server` routes; constant
   std::atomic<bool> stopping{false};
 };
 
@@ -150,12 +151,18 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   server_options.address = cfg.http.listen_address;
   server_options.port = cfg.http.listen_port;
   server_options.io_threads = cfg.http.io_threads;
-  parts->server = std::make_unique<http::Server>(server_options, BuildRouter(*parts));
+  http::Router router = BuildRouter(*parts);
+  parts->routes = router.Routes();
+  parts->server = std::make_unique<http::Server>(server_options, std::move(router));
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
 }
 
 Daemon::Daemon(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Daemon::~Daemon() = default;
+
+const std::vector<http::Router::RouteInfo>& Daemon::routes() const {
+  return parts_->routes;
+}
 
 Status Daemon::Run() {
   Parts& parts = *parts_;
