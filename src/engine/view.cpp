@@ -29,9 +29,9 @@ std::vector<int32_t> OwnedPartitions::Snapshot() const {
 }
 
 Result<std::optional<std::string>> View::WriteRange(const KeyRange& range,
-                                                   const WindowFilter& filter,
-                                                   const state::ReadSnapshot& snapshot,
-                                                   JsonWriter& json) const {
+                                                    const WindowFilter& filter,
+                                                    const state::ReadSnapshot& snapshot,
+                                                    JsonWriter& json) const {
   const std::vector<int32_t> partitions = ServedPartitions();
   // The scan position: keys after `resume` (all of `range` when unset).
   std::optional<std::string> resume = range.after;
@@ -140,8 +140,9 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
         stream_time_ms = decoded->stream_time_ms;
     }
     const std::string prefix = state::EncodeWindowKeyPrefix(spec_.store, partition, key);
-    EDDY_RETURN_IF_ERROR(
-        db_.ScanPrefix(prefix, [&](std::string_view encoded_key, std::string_view value) {
+    EDDY_RETURN_IF_ERROR(db_.ScanPrefix(
+        prefix,
+        [&](std::string_view encoded_key, std::string_view value) {
           std::optional<state::DecodedWindowKey> decoded_key = state::DecodeWindowKey(encoded_key);
           Row row{partition, decoded_key ? decoded_key->window_start_ms : 0, 0, false, {}};
           std::optional<AggregateValues> values;
@@ -267,8 +268,8 @@ Result<bool> WindowView::WriteKey(std::string_view key, const WindowFilter& filt
   bool shown = false;
   for (const MergedWindow& window : windows) {
     if (spec_.emit == config::EmitMode::kFinal && !window.closed) continue;
-    if (filter.from_ms && (end_inclusive ? window.end_ms < *filter.from_ms
-                                         : window.end_ms <= *filter.from_ms)) {
+    if (filter.from_ms &&
+        (end_inclusive ? window.end_ms < *filter.from_ms : window.end_ms <= *filter.from_ms)) {
       continue;
     }
     if (filter.to_ms && window.start_ms >= *filter.to_ms) continue;
@@ -304,7 +305,8 @@ std::vector<int32_t> TableView::ServedPartitions() const {
 }
 
 uint64_t TableView::ApproximateRows() const {
-  const std::string prefix = state::EncodeUserKeyRangePrefix(store_, TableStep::kTablePartition, "");
+  const std::string prefix =
+      state::EncodeUserKeyRangePrefix(store_, TableStep::kTablePartition, "");
   return db_.ApproximateKeys(prefix, state::PrefixSuccessor(prefix));
 }
 

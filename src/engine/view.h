@@ -120,9 +120,7 @@ class WindowView final : public View {
   const std::string& topology() const override { return spec_.topology; }
   const std::string& step() const override { return spec_.step; }
   const char* kind() const override { return windowed() ? "window" : "aggregate"; }
-  bool windowed() const override {
-    return spec_.window.kind != config::WindowConfig::Kind::kNone;
-  }
+  bool windowed() const override { return spec_.window.kind != config::WindowConfig::Kind::kNone; }
   std::vector<int32_t> ServedPartitions() const override { return owned_.Snapshot(); }
   uint64_t ApproximateRows() const override;
   config::EmitMode emit() const { return spec_.emit; }

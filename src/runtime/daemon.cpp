@@ -18,8 +18,8 @@
 #include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
 #include "kafka/kafka_transactions.h"
-#include "runtime/views_api.h"
 #include "metrics/metrics.h"
+#include "runtime/views_api.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
 

@@ -164,8 +164,8 @@ std::optional<int64_t> ParseTime(std::string_view text) {
 
 // The window filter of a request's from / to, or the 400 to answer.
 std::optional<http::Response> ParseWindowFilter(const http::Request& request,
-                                                 const engine::View& view,
-                                                 engine::WindowFilter& filter) {
+                                                const engine::View& view,
+                                                engine::WindowFilter& filter) {
   for (const char* name : {"from", "to"}) {
     const bool given = std::any_of(request.query.begin(), request.query.end(),
                                    [&](const auto& entry) { return entry.first == name; });
@@ -177,10 +177,10 @@ std::optional<http::Response> ParseWindowFilter(const http::Request& request,
     }
     const std::optional<int64_t> time = ParseTime(request.QueryValue(name));
     if (!time) {
-      return http::Response::Error(
-          400, std::string("'") + name + "' must be epoch milliseconds or an RFC 3339 time " +
-                   "(e.g. 2026-11-26T10:00:00Z); got '" + std::string(request.QueryValue(name)) +
-                   "'");
+      return http::Response::Error(400, std::string("'") + name +
+                                            "' must be epoch milliseconds or an RFC 3339 time " +
+                                            "(e.g. 2026-11-26T10:00:00Z); got '" +
+                                            std::string(request.QueryValue(name)) + "'");
     }
     (std::string_view(name) == "from" ? filter.from_ms : filter.to_ms) = *time;
   }
@@ -286,8 +286,8 @@ http::Response ScanView(const ApiContext& context, const http::Request& request)
       limit = kMaxPageLimit;
     }
     if (error != std::errc() || end != text.data() + text.size() || limit == 0) {
-      return http::Response::Error(400, "'limit' must be a positive integer; got '" +
-                                            std::string(text) + "'");
+      return http::Response::Error(
+          400, "'limit' must be a positive integer; got '" + std::string(text) + "'");
     }
     range.limit = std::min(limit, kMaxPageLimit);
   }
@@ -402,9 +402,9 @@ http::Response ListTopologies(const ApiContext& context) {
       }
       json.Key("lag_records");
       if (partition.status.end_offset >= 0) {
-        json.Int(std::max<int64_t>(0, partition.status.end_offset -
-                                          (partition.progress ? partition.progress->next_offset
-                                                              : 0)));
+        json.Int(
+            std::max<int64_t>(0, partition.status.end_offset -
+                                     (partition.progress ? partition.progress->next_offset : 0)));
       } else {
         json.Null();
       }
@@ -427,14 +427,12 @@ http::Response ListTopologies(const ApiContext& context) {
 
 void AddApiRoutes(http::Router& router, const ApiContext& context) {
   router.Add("GET", "/v1/views", [context](const http::Request&) { return ListViews(context); });
-  router.Add(
-      "GET", "/v1/views/{view}",
-      [context](const http::Request& request) { return ScanView(context, request); },
-      {"prefix", "start", "end", "limit", "cursor", "from", "to"});
-  router.Add(
-      "GET", "/v1/views/{view}/keys/{key}",
-      [context](const http::Request& request) { return QueryKey(context, request); },
-      {"from", "to"});
+  router.Add("GET", "/v1/views/{view}",
+             [context](const http::Request& request) { return ScanView(context, request); },
+             {"prefix", "start", "end", "limit", "cursor", "from", "to"});
+  router.Add("GET", "/v1/views/{view}/keys/{key}",
+             [context](const http::Request& request) { return QueryKey(context, request); },
+             {"from", "to"});
   router.Add("GET", "/v1/topologies",
              [context](const http::Request&) { return ListTopologies(context); });
 }

@@ -161,9 +161,9 @@ TEST_CASE("views API: freshness, errors, pagination, topologies; every documente
       CHECK(freshness["watermark"].get_string().value() == codec::FormatRfc3339Millis(watermark));
       CHECK(freshness["restoring"].get_bool().value() == false);
     }
-    CHECK(described == std::vector<std::string>{
-                           "clicks_per_minute clicks per_minute window windowed",
-                           "click_totals clicks totals aggregate unwindowed"});
+    CHECK(described ==
+          std::vector<std::string>{"clicks_per_minute clicks per_minute window windowed",
+                                   "click_totals clicks totals aggregate unwindowed"});
   }
 
   {  // a key: 200 with freshness in the body and the headers; keys percent-encoded
@@ -262,8 +262,8 @@ TEST_CASE("views API: freshness, errors, pagination, topologies; every documente
     for (simdjson::dom::element item : Parse(prefixed)->root["items"].get_array()) {
       prefixed_keys.emplace_back(item["key"].get_string().value());
     }
-    CHECK(prefixed_keys == std::vector<std::string>{"k010", "k011", "k012", "k013", "k014",
-                                                    "k015", "k016", "k017", "k018", "k019"});
+    CHECK(prefixed_keys == std::vector<std::string>{"k010", "k011", "k012", "k013", "k014", "k015",
+                                                    "k016", "k017", "k018", "k019"});
     const HttpReply ranged = HttpGet(port, "/v1/views/click_totals?start=k025&end=k027");
     REQUIRE(ranged.status == 200);
     std::vector<std::string> ranged_keys;

@@ -208,7 +208,7 @@ bool InRange(const std::string& key, const KeyRange& range) {
 // Keys made of a few "letters" so that many are prefixes of others and share prefixes:
 // ASCII, a space, 0x00, a two-byte and a four-byte UTF-8 sequence, and a byte that sorts
 // right after 0x00.
-const std::vector<std::string> kLetters = {"a", "b", " ", "\0"s, "\xC3\xA9", "\xF0\x9F\x98\x80",
+const std::vector<std::string> kLetters = {"a",   "b", " ", "\0"s, "\xC3\xA9", "\xF0\x9F\x98\x80",
                                            "\x01"};
 
 std::string RandomKey(std::mt19937& random, size_t max_letters) {
@@ -278,8 +278,7 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
       }
 
       // The model's answer: does `key` have something to show in `view`?
-      auto shown = [&](const std::string& view, const KeyModel& entry,
-                       const WindowFilter& filter) {
+      auto shown = [&](const std::string& view, const KeyModel& entry, const WindowFilter& filter) {
         if (view == "totals") return true;
         if (view == "latest") return !entry.deleted;
         for (const auto& [start, partitions] : entry.windows) {
@@ -287,7 +286,8 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
           if (filter.to_ms && start >= *filter.to_ms) continue;
           if (view == "win_update") return true;
           bool closed = true;
-          for (int32_t p : partitions) closed = closed && start + kMinute + kGrace <= stream_time[p];
+          for (int32_t p : partitions)
+            closed = closed && start + kMinute + kGrace <= stream_time[p];
           if (closed) return true;
         }
         return false;
@@ -332,9 +332,8 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
               ++pages_read;
               INFO("view " << view_name << " prefix " << Printable(range.prefix) << " start "
                            << (range.start ? Printable(*range.start) : "-") << " end "
-                           << (range.end ? Printable(*range.end) : "-") << " limit "
-                           << range.limit << " after "
-                           << (range.after ? Printable(*range.after) : "-") << " page "
+                           << (range.end ? Printable(*range.end) : "-") << " limit " << range.limit
+                           << " after " << (range.after ? Printable(*range.after) : "-") << " page "
                            << Printable(page.keys) << "\nexpected " << Printable(expected));
               CHECK(page.keys.size() <= range.limit);
               got.insert(got.end(), page.keys.begin(), page.keys.end());
@@ -405,13 +404,11 @@ TEST_CASE("WindowFilter lists the windows that overlap [from, to)", "[engine][vi
     CHECK(WindowStarts(windows, db, "k", filter(t0 + kMinute - 1, {})) ==
           Starts{t0, t0 + kMinute, t0 + 3 * kMinute});
     // to: windows that start before it (one starting exactly at `to` is out).
-    CHECK(WindowStarts(windows, db, "k", filter({}, t0 + 3 * kMinute)) ==
-          Starts{t0, t0 + kMinute});
+    CHECK(WindowStarts(windows, db, "k", filter({}, t0 + 3 * kMinute)) == Starts{t0, t0 + kMinute});
     CHECK(WindowStarts(windows, db, "k", filter({}, t0 + 3 * kMinute + 1)) ==
           Starts{t0, t0 + kMinute, t0 + 3 * kMinute});
     // Both: the windows overlapping the interval; an instant is [t, t + 1).
-    CHECK(WindowStarts(windows, db, "k", filter(t0 + 61'000, t0 + 61'001)) ==
-          Starts{t0 + kMinute});
+    CHECK(WindowStarts(windows, db, "k", filter(t0 + 61'000, t0 + 61'001)) == Starts{t0 + kMinute});
     CHECK(WindowStarts(windows, db, "k", filter(t0 + 2 * kMinute, t0 + 3 * kMinute)).empty());
     CHECK(WindowStarts(windows, db, "k", filter(t0 + 5 * kMinute, {})).empty());
 
@@ -423,8 +420,7 @@ TEST_CASE("WindowFilter lists the windows that overlap [from, to)", "[engine][vi
     CHECK(WindowStarts(sessions, db, "k", filter(t0 + 20'001, {})) ==
           Starts{t0 + 90'000, t0 + 3 * kMinute});
     // A one-event session is found by the instant of its event.
-    CHECK(WindowStarts(sessions, db, "k", filter(t0 + 90'000, t0 + 90'001)) ==
-          Starts{t0 + 90'000});
+    CHECK(WindowStarts(sessions, db, "k", filter(t0 + 90'000, t0 + 90'001)) == Starts{t0 + 90'000});
     CHECK(WindowStarts(sessions, db, "k", filter({}, t0 + 90'000)) == Starts{t0});
   });
 }

@@ -32,7 +32,8 @@ TEST_CASE("Base64UrlDecode inverts Base64UrlEncode for any bytes", "[http][base6
     for (char& c : bytes) c = static_cast<char>(random() % 256);
     const std::string encoded = Base64UrlEncode(bytes);
     INFO("case " << i << " encoded " << encoded);
-    CHECK(encoded.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
+    CHECK(encoded.find_first_not_of(
+              "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") ==
           std::string::npos);
     CHECK(encoded.size() == (bytes.size() * 4 + 2) / 3);
     CHECK(Base64UrlDecode(encoded) == std::optional<std::string>(bytes));

@@ -65,7 +65,8 @@ RouteTable DocumentedRoutes() {
       std::set<std::string> in_template;
       for (size_t open = template_path.find('{'); open != std::string::npos;
            open = template_path.find('{', open + 1)) {
-        in_template.insert(template_path.substr(open + 1, template_path.find('}', open) - open - 1));
+        in_template.insert(
+            template_path.substr(open + 1, template_path.find('}', open) - open - 1));
       }
       INFO(method << " " << template_path);
       CHECK(path_params == in_template);
@@ -81,13 +82,13 @@ RouteTable ServedRoutes(const std::string& state_dir) {
   spdlog::set_level(spdlog::level::off);
   const std::map<std::string, std::string> env = {{"EDDY_STATE_DIR", state_dir},
                                                   {"KAFKA_BOOTSTRAP", "127.0.0.1:1"}};
-  const config::LoadResult loaded = config::LoadFile(
-      EDDY_SOURCE_DIR "/config/examples/pageviews.yaml",
-      [&](const std::string& name) -> std::optional<std::string> {
-        auto it = env.find(name);
-        if (it == env.end()) return std::nullopt;
-        return it->second;
-      });
+  const config::LoadResult loaded =
+      config::LoadFile(EDDY_SOURCE_DIR "/config/examples/pageviews.yaml",
+                       [&](const std::string& name) -> std::optional<std::string> {
+                         auto it = env.find(name);
+                         if (it == env.end()) return std::nullopt;
+                         return it->second;
+                       });
   for (const config::Diagnostic& d : loaded.errors) FAIL_CHECK(d.ToString());
   REQUIRE(loaded.config.has_value());
   Result<std::unique_ptr<Daemon>> daemon = Daemon::Create(*loaded.config);
