@@ -47,7 +47,7 @@ HttpReply HttpGet(uint16_t port, const std::string& target) {
 
 std::optional<std::string> HttpReply::Header(std::string_view name) const {
   for (const auto& [field, value] : headers) {
-    if (beast::iequals(field, name)) return value;
+    if (beast::iequals(field, beast::string_view(name.data(), name.size()))) return value;
   }
   return std::nullopt;
 }

@@ -102,23 +102,29 @@ class Harness {
     topologies_.push_back(std::move(topology).value());
   }
 
-  // Processes everything appended to `source`, then runs `check` once with every partition
-  // owned and committed.
-  void Run(FixtureSource& source, const std::function<void()>& check) {
+  // Processes everything appended to `source`; when it is drained, runs `then` (which may
+  // append more) and processes that too; then runs `check` once with every partition owned
+  // and everything committed.
+  void Run(
+      FixtureSource& source, const std::function<void()>& check,
+      const std::function<void()>& then = [] {}) {
     PipelineOptions options;
     options.commit_interval = std::chrono::milliseconds(0);
     Pipeline pipeline(source, *db_, topologies_, metrics_, options, nullptr);
-    bool checked = false;
+    int idle_points = 0;
     source.set_idle_handler([&] {
-      if (!checked) check();
-      checked = true;
+      if (++idle_points == 1) {
+        then();
+        return;
+      }
+      if (idle_points == 2) check();
       pipeline.RequestStop();
     });
     const Status status = pipeline.Run();
     source.set_idle_handler(nullptr);
     INFO(status.ToString());
     CHECK(status.ok());
-    CHECK(checked);
+    CHECK(idle_points >= 2);
   }
 
   const View& view(std::string_view name) const {
@@ -234,8 +240,8 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
       // the first 5 minutes (second 0..50 of a minute); each partition's records in time
       // order, so none is late.
       std::map<std::string, KeyModel> model;
-      std::vector<std::vector<std::pair<int64_t, std::string>>> by_partition(kPartitions);
-      std::vector<int64_t> stream_time(kPartitions, INT64_MIN);
+      std::map<int32_t, std::vector<std::pair<int64_t, std::string>>> by_partition;
+      std::map<int32_t, int64_t> stream_time;  // largest event time of each partition
       const size_t key_count = 10 + random() % 50;
       while (model.size() < key_count) {
         const std::string key = RandomKey(random, 5);
@@ -251,7 +257,8 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
                                static_cast<int64_t>(random() % 51) * 1000;
             by_partition[partition].emplace_back(ts, key);
             entry.windows[ts - (ts - kBase) % kMinute].insert(partition);
-            stream_time[partition] = std::max(stream_time[partition], ts);
+            auto [it, inserted] = stream_time.emplace(partition, ts);
+            if (!inserted) it->second = std::max(it->second, ts);
           }
         }
       }
@@ -263,19 +270,22 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
           source.Append(kTopic, partition, key, R"({"v":1})", ts);
         }
       }
-      // Tombstones for some keys: the table row goes, the windows stay. Appended last, so
-      // they are the last word on the key whichever partition its rows came from.
-      for (auto& [key, entry] : model) {
-        if (random() % 5 != 0) continue;
-        entry.deleted = true;
-        FixtureRecord tombstone;
-        tombstone.topic = kTopic;
-        tombstone.partition = 0;
-        tombstone.key = key;
-        tombstone.tombstone = true;
-        tombstone.timestamp_ms = kBase;
-        source.Append(std::move(tombstone));
-      }
+      // Tombstones for some keys, once every record above is processed (partitions are read
+      // round-robin, so appending them now could let a later upsert of another partition
+      // win): the table row goes, the windows stay.
+      auto append_tombstones = [&] {
+        for (auto& [key, entry] : model) {
+          if (random() % 5 != 0) continue;
+          entry.deleted = true;
+          FixtureRecord tombstone;
+          tombstone.topic = kTopic;
+          tombstone.partition = static_cast<int32_t>(random() % kPartitions);
+          tombstone.key = key;
+          tombstone.tombstone = true;
+          tombstone.timestamp_ms = kBase;
+          source.Append(std::move(tombstone));
+        }
+      };
 
       // The model's answer: does `key` have something to show in `view`?
       auto shown = [&](const std::string& view, const KeyModel& entry, const WindowFilter& filter) {
@@ -287,72 +297,76 @@ TEST_CASE("WriteRange pages through exactly the keys with something to show, in 
           if (view == "win_update") return true;
           bool closed = true;
           for (int32_t p : partitions)
-            closed = closed && start + kMinute + kGrace <= stream_time[p];
+            closed = closed && start + kMinute + kGrace <= stream_time.at(p);
           if (closed) return true;
         }
         return false;
       };
 
-      harness.Run(source, [&] {
-        size_t pages_read = 0;
-        for (const std::string view_name : {"win_update", "win_final", "totals", "latest"}) {
-          const View& view = harness.view(view_name);
-          const bool windowed = view.windowed();
-          for (int query = 0; query < 40; ++query) {
-            KeyRange range;
-            if (random() % 2 == 0) range.prefix = RandomKey(random, 3);
-            if (random() % 3 == 0) range.start = RandomKey(random, 4);
-            if (random() % 3 == 0) range.end = RandomKey(random, 4);
-            range.limit = 1 + random() % 7;
-            WindowFilter filter;
-            if (windowed && random() % 3 == 0) {
-              filter.from_ms = kBase + static_cast<int64_t>(random() % 6) * kMinute +
-                               static_cast<int64_t>(random() % 3) * 30'000;
-            }
-            if (windowed && random() % 3 == 0) {
-              filter.to_ms = kBase + static_cast<int64_t>(random() % 6) * kMinute +
-                             static_cast<int64_t>(random() % 3) * 30'000;
-            }
-            std::vector<std::string> expected;
-            for (const auto& [key, entry] : model) {
-              if (!InRange(key, range)) continue;
-              if (shown(view_name, entry, filter)) {
-                expected.push_back(key);
-              } else if (view_name == std::string("win_final") && !filter.from_ms &&
-                         !filter.to_ms) {
-                ++keys_skipped_by_emit_final;
+      harness.Run(
+          source,
+          [&] {
+            size_t pages_read = 0;
+            for (const std::string view_name : {"win_update", "win_final", "totals", "latest"}) {
+              const View& view = harness.view(view_name);
+              const bool windowed = view.windowed();
+              for (int query = 0; query < 40; ++query) {
+                KeyRange range;
+                if (random() % 2 == 0) range.prefix = RandomKey(random, 3);
+                if (random() % 3 == 0) range.start = RandomKey(random, 4);
+                if (random() % 3 == 0) range.end = RandomKey(random, 4);
+                range.limit = 1 + random() % 7;
+                WindowFilter filter;
+                if (windowed && random() % 3 == 0) {
+                  filter.from_ms = kBase + static_cast<int64_t>(random() % 6) * kMinute +
+                                   static_cast<int64_t>(random() % 3) * 30'000;
+                }
+                if (windowed && random() % 3 == 0) {
+                  filter.to_ms = kBase + static_cast<int64_t>(random() % 6) * kMinute +
+                                 static_cast<int64_t>(random() % 3) * 30'000;
+                }
+                std::vector<std::string> expected;
+                for (const auto& [key, entry] : model) {
+                  if (!InRange(key, range)) continue;
+                  if (shown(view_name, entry, filter)) {
+                    expected.push_back(key);
+                  } else if (view_name == std::string("win_final") && !filter.from_ms &&
+                             !filter.to_ms) {
+                    ++keys_skipped_by_emit_final;
+                  }
+                }
+                // std::map<std::string> orders by char_traits<char>, i.e. unsigned bytes.
+                std::vector<std::string> got;
+                const size_t max_pages = expected.size() / range.limit + 2;
+                size_t page_count = 0;
+                for (;;) {
+                  const Page page = ReadPage(view, harness.db(), range, filter);
+                  ++pages_read;
+                  INFO("view " << view_name << " prefix " << Printable(range.prefix) << " start "
+                               << (range.start ? Printable(*range.start) : "-") << " end "
+                               << (range.end ? Printable(*range.end) : "-") << " limit "
+                               << range.limit << " after "
+                               << (range.after ? Printable(*range.after) : "-") << " page "
+                               << Printable(page.keys) << "\nexpected " << Printable(expected));
+                  CHECK(page.keys.size() <= range.limit);
+                  got.insert(got.end(), page.keys.begin(), page.keys.end());
+                  // A cursor comes back exactly when keys remain, and it is the page's last key.
+                  CHECK(page.next.has_value() == (got.size() < expected.size()));
+                  if (!page.next) break;
+                  REQUIRE_FALSE(page.keys.empty());
+                  CHECK(page.keys.size() == range.limit);
+                  CHECK(*page.next == page.keys.back());
+                  range.after = page.next;
+                  REQUIRE(++page_count <= max_pages);
+                }
+                INFO("view " << view_name << " got " << Printable(got) << "\nexpected "
+                             << Printable(expected));
+                CHECK(got == expected);
               }
             }
-            // std::map<std::string> orders by char_traits<char>, i.e. unsigned bytes.
-            std::vector<std::string> got;
-            const size_t max_pages = expected.size() / range.limit + 2;
-            size_t page_count = 0;
-            for (;;) {
-              const Page page = ReadPage(view, harness.db(), range, filter);
-              ++pages_read;
-              INFO("view " << view_name << " prefix " << Printable(range.prefix) << " start "
-                           << (range.start ? Printable(*range.start) : "-") << " end "
-                           << (range.end ? Printable(*range.end) : "-") << " limit " << range.limit
-                           << " after " << (range.after ? Printable(*range.after) : "-") << " page "
-                           << Printable(page.keys) << "\nexpected " << Printable(expected));
-              CHECK(page.keys.size() <= range.limit);
-              got.insert(got.end(), page.keys.begin(), page.keys.end());
-              // A cursor comes back exactly when keys remain, and it is the page's last key.
-              CHECK(page.next.has_value() == (got.size() < expected.size()));
-              if (!page.next) break;
-              REQUIRE_FALSE(page.keys.empty());
-              CHECK(page.keys.size() == range.limit);
-              CHECK(*page.next == page.keys.back());
-              range.after = page.next;
-              REQUIRE(++page_count <= max_pages);
-            }
-            INFO("view " << view_name << " got " << Printable(got) << "\nexpected "
-                         << Printable(expected));
-            CHECK(got == expected);
-          }
-        }
-        CHECK(pages_read > 160);  // some queries took several pages
-      });
+            CHECK(pages_read > 160);  // some queries took several pages
+          },
+          append_tombstones);
     }
   }
   // The generator made keys that emit final hides (no window closed in all its partitions).
