@@ -58,10 +58,31 @@ struct StateConfig {
   bool sync_writes = false;  // fsync RocksDB's WAL on every commit (survives power loss)
 };
 
+// Bearer-token authentication of the HTTP API (docs/http-api.md#authentication). Enabled
+// when a token source is set; the tokens themselves are read at start (runtime), never
+// logged.
+struct HttpAuthConfig {
+  std::string tokens_env;   // name of an environment variable: tokens separated by commas
+  std::string tokens_file;  // path of a file: one token per line ('#' starts a comment)
+  // Endpoints outside /v1 that require a token too: any of "healthz", "readyz", "metrics".
+  std::vector<std::string> protect;
+  SourceLocation location;  // of the auth map, for errors found at start
+  bool enabled() const { return !tokens_env.empty() || !tokens_file.empty(); }
+};
+
+// Per-client (remote address) token bucket on /v1 requests; off when requests_per_second
+// is 0.
+struct HttpRateLimitConfig {
+  double requests_per_second = 0;  // > 0 when set
+  double burst = 0;                // bucket size; 0: max(1, requests_per_second)
+};
+
 struct HttpConfig {
   std::string listen_address = "0.0.0.0";  // IPv4, IPv6 without brackets ("::1"), or a name
   uint16_t listen_port = 8080;
   int io_threads = 1;  // 1..1024
+  HttpAuthConfig auth;
+  HttpRateLimitConfig rate_limit;
 };
 
 enum class LogFormat { kText, kJson };

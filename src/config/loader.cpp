@@ -57,7 +57,9 @@ const std::vector<std::string> kDeliveryKeys = {"guarantee", "transactional_id",
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
 const std::vector<std::string> kDeadLettersKeys = {"topic"};
 const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
-const std::vector<std::string> kHttpKeys = {"listen", "io_threads"};
+const std::vector<std::string> kHttpKeys = {"listen", "io_threads", "auth", "rate_limit"};
+const std::vector<std::string> kHttpAuthKeys = {"tokens_env", "tokens_file", "protect"};
+const std::vector<std::string> kRateLimitKeys = {"requests_per_second", "burst"};
 const std::vector<std::string> kLoggingKeys = {"level", "format"};
 const std::vector<std::string> kTopologyKeys = {"name",  "source", "sources",     "steps",
                                                 "views", "sinks",  "dead_letters"};
@@ -576,6 +578,49 @@ void Loader::ParseHttp(const Value& v, HttpConfig& out) {
                              "; got " + Quote(s->text));
         } else {
           out.io_threads = static_cast<int>(*n);
+        }
+      }
+    }
+  }
+  if (const Value* auth = map->Find("auth")) {
+    if (const auto auth_map =
+            ReadMap(*auth, "auth", &kHttpAuthKeys, "a map like {tokens_env: EDDY_API_TOKENS}")) {
+      out.auth.location = auth->location;
+      if (const Value* env = auth_map->Find("tokens_env")) {
+        if (auto name = ReadString(*env)) out.auth.tokens_env = std::move(*name);
+      }
+      if (const Value* file = auth_map->Find("tokens_file")) {
+        if (auto path = ReadString(*file)) out.auth.tokens_file = std::move(*path);
+      }
+      if (const Value* protect = auth_map->Find("protect")) {
+        if (const auto items = ReadList(*protect, "auth protect item",
+                                        "endpoints: healthz, readyz, metrics", true)) {
+          static const std::vector<EnumOption<std::string>> kEndpoints = {
+              {"healthz", "healthz"}, {"readyz", "readyz"}, {"metrics", "metrics"}};
+          for (const Value& item : *items) {
+            if (auto endpoint = ReadEnum(item, kEndpoints)) {
+              out.auth.protect.push_back(std::move(*endpoint));
+            }
+          }
+        }
+      }
+      if (!out.auth.enabled()) {
+        Error(auth->location, "http auth: set tokens_env or tokens_file (where the tokens are)");
+      }
+    }
+  }
+  if (const Value* limit = map->Find("rate_limit")) {
+    if (const auto limit_map = ReadMap(*limit, "rate_limit", &kRateLimitKeys,
+                                       "a map like {requests_per_second: 100, burst: 200}")) {
+      const Value* rate = Require(*limit_map, "requests_per_second");
+      if (rate != nullptr) {
+        if (const auto n = ReadIntegerIn(*rate, 1, 1'000'000, "a number of requests per second")) {
+          out.rate_limit.requests_per_second = static_cast<double>(*n);
+        }
+      }
+      if (const Value* burst = limit_map->Find("burst")) {
+        if (const auto n = ReadIntegerIn(*burst, 1, 10'000'000, "a number of requests")) {
+          out.rate_limit.burst = static_cast<double>(*n);
         }
       }
     }

@@ -31,8 +31,8 @@ struct PartitionOffset {
 
 struct PartitionLag {
   TopicPartition partition;
-  int64_t lag = 0;           // high watermark - next offset to consume; >= 0
-  int64_t end_offset = -1;   // the high watermark itself (-1: not known)
+  int64_t lag = 0;          // high watermark - next offset to consume; >= 0
+  int64_t end_offset = -1;  // the high watermark itself (-1: not known)
 };
 
 class SourceListener {

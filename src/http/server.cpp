@@ -57,6 +57,7 @@
 #include <boost/beast/http.hpp>
 #pragma GCC diagnostic pop
 
+#include "http/access.h"
 #include "http/server.h"
 
 namespace eddy::http {
@@ -79,11 +80,12 @@ class Session;
 
 // What sessions share with the server. Constant after construction, except the registry.
 struct ServerState {
-  ServerState(ServerOptions options_in, Router router_in)
-      : options(std::move(options_in)), router(std::move(router_in)) {}
+  ServerState(ServerOptions options_in, Router router_in, AccessControl* access_in)
+      : options(std::move(options_in)), router(std::move(router_in)), access(access_in) {}
 
   const ServerOptions options;
   const Router router;
+  AccessControl* const access;  // may be null
 
   std::mutex mu;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;  // guarded by mu
@@ -117,7 +119,11 @@ Response CallRouter(const Router& router, Request& request) {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, ServerState& state) : state_(state), stream_(std::move(socket)) {}
+  Session(tcp::socket socket, ServerState& state) : state_(state), stream_(std::move(socket)) {
+    beast::error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) client_address_ = peer.address().to_string();
+  }
 
   ~Session() {
     std::lock_guard lock(state_.mu);
@@ -229,6 +235,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!request.ok()) {
       return Reply(Response::Error(400, request.status().message()), version, false, head);
     }
+    request->authorization = std::string(message[bhttp::field::authorization]);
+    request->client_address = client_address_;
+    if (state_.access != nullptr) {
+      if (std::optional<Response> denied = state_.access->Check(*request)) {
+        return Reply(std::move(*denied), version, keep_alive, head);
+      }
+    }
     Reply(CallRouter(state_.router, *request), version, keep_alive, head);
   }
 
@@ -293,7 +306,8 @@ class Session : public std::enable_shared_from_this<Session> {
 
   ServerState& state_;
   beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;  // may hold the start of the next (pipelined) request
+  std::string client_address_;  // the peer's IP address; "" if it could not be read
+  beast::flat_buffer buffer_;   // may hold the start of the next (pipelined) request
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;  // one per request
   bhttp::response<bhttp::string_body> response_;  // alive until its async_write completes
   std::array<char, 4096> drain_buffer_{};
@@ -308,8 +322,8 @@ std::string DescribeEndpoint(const std::string& address, uint16_t port) {
 
 class Server::Impl {
  public:
-  Impl(ServerOptions options, Router router)
-      : shared_(std::move(options), std::move(router)),
+  Impl(ServerOptions options, Router router, AccessControl* access)
+      : shared_(std::move(options), std::move(router), access),
         acceptor_(ioc_),
         accept_retry_timer_(ioc_) {}
 
@@ -455,8 +469,8 @@ class Server::Impl {
   std::vector<std::thread> threads_;  // started by Start, joined by Stop
 };
 
-Server::Server(ServerOptions options, Router router)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(router))) {}
+Server::Server(ServerOptions options, Router router, AccessControl* access)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(router), access)) {}
 
 Server::~Server() {
   Stop();

@@ -32,7 +32,9 @@ struct Request {
   // Values bound from a pattern's {name} segments, percent-decoded, in pattern order.
   std::vector<std::pair<std::string, std::string>> params;
   std::string body;
-  std::string_view Param(std::string_view name) const;       // "" if absent
+  std::string authorization;                            // the Authorization header ("" if absent)
+  std::string client_address;                           // the peer's IP address, e.g. "127.0.0.1"
+  std::string_view Param(std::string_view name) const;  // "" if absent
   std::string_view QueryValue(std::string_view name) const;  // "" if absent (first match)
 };
 
@@ -123,10 +125,14 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
 };
 
+class AccessControl;
+
 class Server {
  public:
   // The router must be fully populated before Start and is not modified afterwards.
-  Server(ServerOptions options, Router router);
+  // `access` (may be null: everyone, unlimited) is asked about every request before routing
+  // and must outlive the server.
+  Server(ServerOptions options, Router router, AccessControl* access = nullptr);
   ~Server();  // calls Stop()
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

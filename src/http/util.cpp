@@ -39,8 +39,7 @@ std::string_view Lookup(const std::vector<std::pair<std::string, std::string>>& 
 // A '%' not followed by two hex digits is kept literally: clients send such paths, and
 // rejecting them would make a key containing "%zz" unreachable for no gain.
 namespace {
-constexpr char kBase64Url[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kBase64Url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 }  // namespace
 
 std::string Base64UrlEncode(std::string_view bytes) {

@@ -126,6 +126,7 @@ int Run(const std::vector<std::string_view>& args) {
     return kExitInvalidConfig;
   }
   BlockTerminationSignals();
+  RaiseOpenFileLimit();
 
   Result<std::unique_ptr<Daemon>> daemon = Daemon::Create(std::move(*config));
   if (!daemon.ok()) {

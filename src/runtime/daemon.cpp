@@ -1,19 +1,25 @@
 #include "runtime/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "common/json_writer.h"
 #include "engine/pipeline.h"
 #include "engine/reliable_sink.h"
 #include "engine/topology.h"
+#include "http/access.h"
 #include "http/server.h"
 #include "kafka/kafka_sink.h"
 #include "kafka/kafka_source.h"
@@ -52,10 +58,23 @@ struct Daemon::Parts {
   std::unique_ptr<kafka::KafkaTransactions> transactions;  // uses source's consumer
   std::unique_ptr<engine::ExactlyOnceSink> exactly_once;
   std::unique_ptr<engine::Pipeline> pipeline;
+  std::unique_ptr<http::AccessControl> access;  // outlives the server that asks it
   std::unique_ptr<http::Server> server;
   std::vector<http::Router::RouteInfo> routes;  // what `server` routes; constant
   std::atomic<bool> stopping{false};
 };
+
+void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = std::min<rlim_t>(limit.rlim_max, 65'536);
+  if (limit.rlim_cur >= wanted) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = wanted;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    spdlog::debug("open-file limit raised from {} to {}", before, wanted);
+  }
+}
 
 void BlockTerminationSignals() {
   sigset_t signals;
@@ -69,6 +88,66 @@ void BlockTerminationSignals() {
 namespace {
 
 http::Router BuildRouter(Daemon::Parts& parts);
+
+// The tokens in `text`, split at `separator` and trimmed; empty ones are skipped, and so are
+// lines starting with '#' when splitting a file's lines.
+std::vector<std::string> SplitTokens(const std::string& text, char separator) {
+  std::vector<std::string> tokens;
+  std::stringstream in(text);
+  std::string token;
+  while (std::getline(in, token, separator)) {
+    const size_t first = token.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    const size_t last = token.find_last_not_of(" \t\r");
+    token = token.substr(first, last - first + 1);
+    if (separator == '\n' && token.front() == '#') continue;
+    tokens.push_back(std::move(token));
+  }
+  return tokens;
+}
+
+// http.auth's tokens (read now, from the environment or a file) and http.rate_limit.
+Result<http::AccessOptions> AccessOptionsOf(const config::HttpConfig& http_config) {
+  http::AccessOptions options;
+  const config::HttpAuthConfig& auth = http_config.auth;
+  if (auth.enabled()) {
+    const std::string where = auth.location.ToString() + ": http auth: ";
+    if (!auth.tokens_env.empty()) {
+      const char* value = std::getenv(auth.tokens_env.c_str());
+      if (value == nullptr) {
+        return Status::InvalidArgument(where + "environment variable " + auth.tokens_env +
+                                       " (tokens_env) is not set");
+      }
+      for (std::string& token : SplitTokens(value, ',')) options.tokens.push_back(std::move(token));
+    }
+    if (!auth.tokens_file.empty()) {
+      std::ifstream in(auth.tokens_file);
+      if (!in) {
+        return Status::InvalidArgument(where + "cannot read tokens_file " + auth.tokens_file +
+                                       ": " + std::strerror(errno));
+      }
+      std::stringstream text;
+      text << in.rdbuf();
+      for (std::string& token : SplitTokens(text.str(), '\n')) {
+        options.tokens.push_back(std::move(token));
+      }
+    }
+    if (options.tokens.empty()) {
+      return Status::InvalidArgument(
+          where + "no token found in " +
+          (auth.tokens_env.empty() ? "" : "environment variable " + auth.tokens_env) +
+          (!auth.tokens_env.empty() && !auth.tokens_file.empty() ? " or " : "") +
+          (auth.tokens_file.empty() ? "" : "file " + auth.tokens_file) +
+          ": with auth on and no token, no request could be served");
+    }
+    for (const std::string& endpoint : auth.protect)
+      options.protected_paths.push_back("/" + endpoint);
+    spdlog::info("http: bearer-token authentication on ({} token(s))", options.tokens.size());
+  }
+  options.requests_per_second = http_config.rate_limit.requests_per_second;
+  options.burst = http_config.rate_limit.burst;
+  return options;
+}
 
 }  // namespace
 
@@ -151,9 +230,13 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   server_options.address = cfg.http.listen_address;
   server_options.port = cfg.http.listen_port;
   server_options.io_threads = cfg.http.io_threads;
+  Result<http::AccessOptions> access = AccessOptionsOf(cfg.http);
+  if (!access.ok()) return access.status();
+  parts->access = std::make_unique<http::AccessControl>(std::move(*access));
   http::Router router = BuildRouter(*parts);
   parts->routes = router.Routes();
-  parts->server = std::make_unique<http::Server>(server_options, std::move(router));
+  parts->server =
+      std::make_unique<http::Server>(server_options, std::move(router), parts->access.get());
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
 }
 

@@ -44,4 +44,9 @@ class Daemon {
 // Must run in main before any other thread is created.
 void BlockTerminationSignals();
 
+// Raises the open-file limit's soft value to its hard value (at most 65,536): HTTP
+// connections (up to http's 1,024), RocksDB's files and Kafka's sockets all need descriptors,
+// and many containers start with a soft limit of 1,024.
+void RaiseOpenFileLimit();
+
 }  // namespace eddy::runtime

@@ -215,9 +215,8 @@ rocksdb::ReadOptions ReadOptionsFor(const ReadSnapshot* snapshot,
 Result<std::optional<std::string>> StateDb::Get(std::string_view key,
                                                 const ReadSnapshot* snapshot) const {
   std::string value;
-  rocksdb::Status status =
-      db_->Get(ReadOptionsFor(snapshot, snapshot ? snapshot->snapshot_ : nullptr), ToSlice(key),
-               &value);
+  rocksdb::Status status = db_->Get(
+      ReadOptionsFor(snapshot, snapshot ? snapshot->snapshot_ : nullptr), ToSlice(key), &value);
   if (status.IsNotFound()) return std::optional<std::string>();
   if (!status.ok()) return FromRocks(status, "RocksDB get");
   return std::optional<std::string>(std::move(value));

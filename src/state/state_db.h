@@ -70,8 +70,7 @@ class ReadSnapshot {
 
  private:
   friend class StateDb;
-  ReadSnapshot(rocksdb::DB& db, const rocksdb::Snapshot* snapshot)
-      : db_(db), snapshot_(snapshot) {}
+  ReadSnapshot(rocksdb::DB& db, const rocksdb::Snapshot* snapshot) : db_(db), snapshot_(snapshot) {}
   rocksdb::DB& db_;
   const rocksdb::Snapshot* const snapshot_;
 };

@@ -191,6 +191,8 @@ state:
 http:
   listen: localhost:0
   io_threads: 4
+  auth: {tokens_env: EDDY_API_TOKENS, tokens_file: /etc/eddy/tokens, protect: [metrics, readyz]}
+  rate_limit: {requests_per_second: 50, burst: 200}
 logging: {level: debug, format: json}
 topologies:
   - name: a
@@ -228,6 +230,11 @@ topologies:
   CHECK(config.http.listen_address == "localhost");
   CHECK(config.http.listen_port == 0);
   CHECK(config.http.io_threads == 4);
+  CHECK(config.http.auth.tokens_env == "EDDY_API_TOKENS");
+  CHECK(config.http.auth.tokens_file == "/etc/eddy/tokens");
+  CHECK(config.http.auth.protect == std::vector<std::string>{"metrics", "readyz"});
+  CHECK(config.http.rate_limit.requests_per_second == 50);
+  CHECK(config.http.rate_limit.burst == 200);
   CHECK(config.logging.level == "debug");
   CHECK(config.logging.format == LogFormat::kJson);
   REQUIRE(config.topologies.size() == 2);
@@ -998,6 +1005,27 @@ TEST_CASE("sinks name a step, a topic and a value shape", "[config][loader]") {
                       "'flatt'; did you mean 'flat'?",
                       "test.yaml:13:9: error: missing required key 'topic' in sink",
                   });
+}
+
+TEST_CASE("bad http auth and rate limits name where they are written", "[config][loader]") {
+  const std::string head =
+      "kafka: {bootstrap.servers: 'b:9092', group.id: g}\n"
+      "state: {dir: /tmp/s}\n"
+      "topologies: [{name: t, source: {topic: x}, steps: [{name: w, window: {type: tumbling, "
+      "size: 1m}, aggregates: [{name: n, function: count}]}]}]\n";
+  CHECK(Errors(head + "http:\n  auth: {protect: [metrics]}\n") ==
+        std::vector<std::string>{
+            "test.yaml:5:9: error: http auth: set tokens_env or tokens_file (where the tokens "
+            "are)"});
+  CHECK(Errors(head + "http:\n  auth: {tokens_env: T, protect: [views]}\n") ==
+        std::vector<std::string>{
+            "test.yaml:5:35: error: auth protect item: expected one of healthz, readyz, "
+            "metrics; got 'views'"});
+  CHECK(Errors(head + "http:\n  rate_limit: {burst: 0}\n") ==
+        std::vector<std::string>{
+            "test.yaml:5:15: error: missing required key 'requests_per_second' in rate_limit",
+            "test.yaml:5:23: error: rate_limit burst: expected a number of requests from 1 to "
+            "10000000; got '0'"});
 }
 
 }  // namespace eddy::config

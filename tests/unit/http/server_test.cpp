@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -354,6 +355,60 @@ TEST_CASE("Server with several I/O threads serves concurrent clients", "[http][s
   }
   for (std::thread& thread : threads) thread.join();
   for (int c = 0; c < kClients; ++c) CHECK(ok[static_cast<size_t>(c)] == kRequests);
+}
+
+// Threads of this process, from /proc/self/status.
+int ProcessThreads() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+TEST_CASE("one I/O thread keeps 1,000 concurrent keep-alive connections and answers them all",
+          "[http][server]") {
+  ServerOptions options;
+  options.io_threads = 1;
+  auto server = StartServer(options);
+  const int threads_before = ProcessThreads();
+  constexpr int kConnections = 1000;
+  io_context ioc;
+  std::vector<testing::tcp::socket> sockets;
+  sockets.reserve(kConnections);
+  const auto endpoint =
+      testing::tcp::endpoint(testing::asio::ip::make_address("127.0.0.1"), server->port());
+  for (int i = 0; i < kConnections; ++i) {
+    sockets.emplace_back(ioc);
+    testing::beast::error_code ec;
+    sockets.back().connect(endpoint, ec);
+    INFO("connection " << i << ": " << ec.message());
+    REQUIRE_FALSE(ec);
+  }
+  // Two rounds: every connection sends before any is read, then each is read; the second
+  // round goes over the same (kept-alive) connections.
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < kConnections; ++i) {
+      const std::string request =
+          "GET /v1/views/v/keys/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+      testing::asio::write(sockets[static_cast<size_t>(i)], testing::asio::buffer(request));
+    }
+    int answered = 0;
+    for (int i = 0; i < kConnections; ++i) {
+      testing::beast::flat_buffer buffer;
+      HttpResponse response;
+      testing::beast::error_code ec;
+      testing::bhttp::read(sockets[static_cast<size_t>(i)], buffer, response, ec);
+      if (!ec && response.result_int() == 200 && response.keep_alive() &&
+          response.body() == R"({"view":"v","key":")" + std::to_string(i) + R"("})") {
+        ++answered;
+      }
+    }
+    CHECK(answered == kConnections);
+  }
+  // No thread per connection: the server runs them all on its one I/O thread.
+  CHECK(ProcessThreads() == threads_before);
 }
 
 TEST_CASE("Stop returns while connections are open", "[http][server]") {
