@@ -48,7 +48,7 @@ WORKDIR /var/lib/eddy
 USER 10001:10001
 EXPOSE 8080
 # No HEALTHCHECK: the slim image has no HTTP client. Probe GET /healthz and /readyz from the
-# orchestrator instead (docs/http-api.md).
+# orchestrator instead (docs/api.md).
 # eddy commits state and leaves the consumer group on SIGTERM; give it more than its own 20 s
 # shutdown deadline before SIGKILL (docker stop -t 30, compose stop_grace_period: 30s).
 STOPSIGNAL SIGTERM

@@ -58,7 +58,7 @@ struct StateConfig {
   bool sync_writes = false;  // fsync RocksDB's WAL on every commit (survives power loss)
 };
 
-// Bearer-token authentication of the HTTP API (docs/http-api.md#authentication). Enabled
+// Bearer-token authentication of the HTTP API (docs/api.md#authentication-and-rate-limits). Enabled
 // when a token source is set; the tokens themselves are read at start (runtime), never
 // logged.
 struct HttpAuthConfig {

@@ -262,12 +262,18 @@ Result<KeyAnswer> WindowView::WriteKey(std::string_view key, const WindowFilter&
     for (auto& [start, window] : by_start) windows.push_back(std::move(window));
   }
 
+  // A window [start, end) overlaps [from, to) when end > from; a session's end is its last
+  // event, inclusive, so a session overlaps when end >= from.
+  const bool end_inclusive = spec_.window.kind == Kind::kSession;
   json.Key("windows").BeginArray();
   KeyAnswer answer;
   for (const MergedWindow& window : windows) {
     if (spec_.emit == config::EmitMode::kFinal && !window.closed) continue;
     answer.exists = true;
-    if (filter.from_ms && window.end_ms <= *filter.from_ms) continue;
+    if (filter.from_ms &&
+        (end_inclusive ? window.end_ms < *filter.from_ms : window.end_ms <= *filter.from_ms)) {
+      continue;
+    }
     if (filter.to_ms && window.start_ms >= *filter.to_ms) continue;
     answer.listed = true;
     json.BeginObject()

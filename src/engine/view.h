@@ -55,7 +55,7 @@ struct ViewSpec {
 
 // Which windows of a key an answer lists: those overlapping [from_ms, to_ms).
 struct WindowFilter {
-  std::optional<int64_t> from_ms;  // windows that end after it
+  std::optional<int64_t> from_ms;  // windows that end after it (sessions: at or after it)
   std::optional<int64_t> to_ms;    // windows that start before it
 };
 

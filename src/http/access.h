@@ -1,5 +1,6 @@
-// AccessControl: who may call the HTTP API and how often (docs/http-api.md#authentication
-// and #rate-limits). The server asks it about every parsed request before routing.
+// AccessControl: who may call the HTTP API and how often
+// (docs/api.md#authentication-and-rate-limits and #rate-limits). The server asks it about every
+// parsed request before routing.
 //
 // - Authentication. With tokens set, requests to /v1 and to the listed other paths must carry
 //   "Authorization: Bearer <token>" with one of them; otherwise 401 with

@@ -52,6 +52,7 @@ void Router::Add(std::string method, std::string pattern, Handler handler,
   if (!handler) BadPattern(pattern, "empty handler");
   Route route;
   route.method = std::move(method);
+  route.pattern = pattern;
   for (std::string_view segment : SplitPath(pattern)) {
     if (segment.empty()) BadPattern(pattern, "empty segment");
     if (IsParam(segment) && ParamName(segment).empty()) BadPattern(pattern, "empty {} name");
@@ -61,6 +62,15 @@ void Router::Add(std::string method, std::string pattern, Handler handler,
   route.handler = std::move(handler);
   route.query_params = std::move(query_params);
   routes_.push_back(std::move(route));
+}
+
+std::vector<Router::RouteInfo> Router::Routes() const {
+  std::vector<RouteInfo> out;
+  out.reserve(routes_.size());
+  for (const Route& route : routes_) {
+    out.push_back({route.method, route.pattern, route.query_params});
+  }
+  return out;
 }
 
 Response Router::Dispatch(Request& request) const {

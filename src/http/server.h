@@ -87,6 +87,16 @@ class Router {
   // handler (whose exceptions propagate: the server catches them).
   Response Dispatch(Request& request) const;
 
+  // What a route answers, as Add was given it: for documentation checks (the OpenAPI
+  // document must list exactly these; tests/unit/runtime/openapi_test.cpp).
+  struct RouteInfo {
+    std::string method;
+    std::string pattern;  // e.g. "/v1/views/{view}/keys/{key}"
+    std::vector<std::string> query_params;
+  };
+  // Every route in the order added. HEAD is implicit for GET routes and not listed.
+  std::vector<RouteInfo> Routes() const;
+
  private:
   struct Route {
     std::string method;

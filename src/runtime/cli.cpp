@@ -36,7 +36,7 @@ Usage:
   eddy --version             print the version
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage error, 3 invalid configuration.
-Documentation: docs/ (configuration.md, cli.md, http-api.md, metrics.md).
+Documentation: docs/ (configuration.md, cli.md, api.md, metrics.md).
 )";
 
 // Loads and fully validates a config; prints every problem to stderr.

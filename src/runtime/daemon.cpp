@@ -63,6 +63,7 @@ struct Daemon::Parts {
   std::unique_ptr<http::AccessControl> access;  // outlives the server that asks it
   std::unique_ptr<HealthChecks> health;         // reads pipeline, exactly_once, stopping
   std::unique_ptr<http::Server> server;
+  std::vector<http::Router::RouteInfo> routes;  // what `server` routes; constant
   std::atomic<bool> stopping{false};
 };
 
@@ -243,13 +244,19 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   Result<http::AccessOptions> access = AccessOptionsOf(cfg.http);
   if (!access.ok()) return access.status();
   parts->access = std::make_unique<http::AccessControl>(std::move(*access));
+  http::Router router = BuildRouter(*parts);
+  parts->routes = router.Routes();
   parts->server =
-      std::make_unique<http::Server>(server_options, BuildRouter(*parts), parts->access.get());
+      std::make_unique<http::Server>(server_options, std::move(router), parts->access.get());
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
 }
 
 Daemon::Daemon(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 Daemon::~Daemon() = default;
+
+const std::vector<http::Router::RouteInfo>& Daemon::routes() const {
+  return parts_->routes;
+}
 
 Status Daemon::Run() {
   Parts& parts = *parts_;

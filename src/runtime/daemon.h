@@ -10,9 +10,11 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "common/status.h"
 #include "config/config.h"
+#include "http/server.h"
 
 namespace eddy::runtime {
 
@@ -27,6 +29,9 @@ class Daemon {
 
   // Runs until a termination signal or a fatal processing error. OK after a clean stop.
   Status Run();
+
+  // The HTTP routes this daemon serves (what docs/openapi.yaml must describe). Thread-safe.
+  const std::vector<http::Router::RouteInfo>& routes() const;
 
   struct Parts;  // the owned subsystems; defined in daemon.cpp
 

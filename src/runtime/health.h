@@ -1,5 +1,5 @@
 // Liveness and readiness of the daemon: what GET /healthz and GET /readyz answer, and the
-// eddy_ready and eddy_processing_loop_age_seconds gauges (docs/http-api.md, metrics.md).
+// eddy_ready and eddy_processing_loop_age_seconds gauges (docs/api.md, metrics.md).
 //
 // The verdicts are pure functions of a snapshot, so they are unit-tested without a daemon;
 // HealthChecks takes snapshots from the running parts.
@@ -60,7 +60,7 @@ struct Verdict {
 Verdict EvaluateLiveness(const LivenessSnapshot& snapshot, const HealthOptions& options);
 Verdict EvaluateReadiness(const ReadinessSnapshot& snapshot, const HealthOptions& options);
 
-// 200 or 503 with the JSON bodies documented in docs/http-api.md.
+// 200 or 503 with the JSON bodies documented in docs/api.md.
 http::Response LivenessResponse(const LivenessSnapshot& snapshot, const Verdict& verdict);
 http::Response ReadinessResponse(const ReadinessSnapshot& snapshot, const Verdict& verdict);
 

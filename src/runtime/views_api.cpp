@@ -278,7 +278,12 @@ http::Response ScanView(const ApiContext& context, const http::Request& request)
   if (HasQuery(request, "limit")) {
     const std::string_view text = request.QueryValue("limit");
     size_t limit = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    // A positive integer too large for size_t is still one: cut it to the cap like the rest.
+    if (error == std::errc::result_out_of_range && end == text.data() + text.size()) {
+      error = std::errc();
+      limit = kMaxPageLimit;
+    }
     if (error != std::errc() || end != text.data() + text.size() || limit == 0) {
       return http::Response::Error(
           400, "'limit' must be a positive integer; got '" + std::string(text) + "'");

@@ -35,10 +35,21 @@ HttpReply HttpGet(uint16_t port, const std::string& target) {
     beast::http::read(stream, buffer, response);
     beast::error_code ignored;
     stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    return {static_cast<int>(response.result_int()), response.body()};
+    HttpReply reply{static_cast<int>(response.result_int()), response.body(), {}};
+    for (const auto& field : response) {
+      reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    return reply;
   } catch (const std::exception&) {
-    return {0, ""};
+    return {0, "", {}};
   }
+}
+
+std::optional<std::string> HttpReply::Header(std::string_view name) const {
+  for (const auto& [field, value] : headers) {
+    if (beast::iequals(field, beast::string_view(name.data(), name.size()))) return value;
+  }
+  return std::nullopt;
 }
 
 std::optional<double> MetricValue(const std::string& metrics_text, const std::string& name,

@@ -9,7 +9,9 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace eddy::testing {
@@ -17,6 +19,9 @@ namespace eddy::testing {
 struct HttpReply {
   int status = 0;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // in the order received
+  // The first header named `name` (case-insensitive); nullopt when there is none.
+  std::optional<std::string> Header(std::string_view name) const;
 };
 
 // One blocking HTTP/1.1 GET to 127.0.0.1:port. status 0 when the connection failed.

@@ -1,4 +1,4 @@
-// Reads eddy's HTTP views (docs/http-api.md) for integration tests: the numbers a window view
+// Reads eddy's HTTP views (docs/api.md) for integration tests: the numbers a window view
 // answers for one key, or the row a table view answers.
 //
 // Thread-safety: stateless; each call makes its own request.
