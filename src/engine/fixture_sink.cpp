@@ -11,6 +11,10 @@ Status FixtureSink::Send(SinkRecord record) {
     fail_next_send_.reset();
     return status;
   }
+  if (auto refused = refused_.find(record.topic); refused != refused_.end()) {
+    ++refused_count_;
+    return refused->second;
+  }
   pending_.push_back(std::move(record));
   return Status::Ok();
 }
@@ -47,6 +51,11 @@ std::vector<FailedDelivery> FixtureSink::TakeFailed() {
 void FixtureSink::RejectTopic(const std::string& topic, Status status) {
   assert(!status.ok());
   rejected_.insert_or_assign(topic, std::move(status));
+}
+
+void FixtureSink::RefuseTopic(const std::string& topic, Status status) {
+  assert(!status.ok());
+  refused_.insert_or_assign(topic, std::move(status));
 }
 
 void FixtureSink::FailNextSend(Status status) {

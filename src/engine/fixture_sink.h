@@ -10,6 +10,9 @@
 // - RejectTopic(topic, status): until AcceptTopic(topic), every Flush() reports the pending
 //   records of `topic` as failed with `status` (TakeFailed), as a broker that refuses them
 //   does; the other records are delivered. Flush() then returns an error, as KafkaSink's does.
+// - RefuseTopic(topic, status): until AcceptTopic(topic), Send() of a record to `topic`
+//   fails with `status` and queues nothing, as librdkafka's producer does once it knows that
+//   a topic does not exist. Counted in refused_count().
 // - The timeout is ignored: nothing here ever waits.
 //
 // Threading: like every Sink, owned and called by one thread (the processing thread). Read
@@ -45,9 +48,15 @@ class FixtureSink final : public Sink {
   void FailNextSend(Status status);   // the record is not queued
   void FailNextFlush(Status status);  // nothing is delivered
   void RejectTopic(const std::string& topic, Status status);
-  void AcceptTopic(const std::string& topic) { rejected_.erase(topic); }
+  void RefuseTopic(const std::string& topic, Status status);
+  void AcceptTopic(const std::string& topic) {
+    rejected_.erase(topic);
+    refused_.erase(topic);
+  }
   // Records reported failed so far (by RejectTopic), in order.
   size_t rejected_count() const { return rejected_count_; }
+  // Sends refused so far (by RefuseTopic).
+  size_t refused_count() const { return refused_count_; }
 
  private:
   std::vector<SinkRecord> pending_;
@@ -56,6 +65,8 @@ class FixtureSink final : public Sink {
   std::optional<Status> fail_next_send_;
   std::optional<Status> fail_next_flush_;
   std::map<std::string, Status> rejected_;
+  std::map<std::string, Status> refused_;
+  size_t refused_count_ = 0;
   std::vector<FailedDelivery> failed_;
   size_t rejected_count_ = 0;
 };

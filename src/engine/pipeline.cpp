@@ -284,11 +284,11 @@ Status Pipeline::WriteWithRetry(state::WriteBatch& batch) {
   return written;
 }
 
-Status Pipeline::UpdateBreakerPauses() {
-  if (sink_ == nullptr) return Status::Ok();
+std::set<std::string, std::less<>> Pipeline::BreakerHeldTopics() {
+  block_generation_ = sink_->BlockGeneration();
   const std::vector<std::string> blocked = sink_->BlockedTopics();
-  if (blocked.empty() && breaker_paused_.empty()) return Status::Ok();
-  std::set<std::string> held;  // source topics of topologies writing a blocked topic
+  std::set<std::string, std::less<>> held;
+  if (blocked.empty()) return held;
   for (const auto& topology : topologies_) {
     const std::vector<std::string>& outputs = topology->output_topics();
     const bool blocks = std::any_of(outputs.begin(), outputs.end(), [&](const std::string& t) {
@@ -297,6 +297,28 @@ Status Pipeline::UpdateBreakerPauses() {
     if (!blocks) continue;
     for (const std::string& topic : topology->topics()) held.insert(topic);
   }
+  return held;
+}
+
+Result<bool> Pipeline::HeldByBreaker(const Record& record) {
+  if (sink_ == nullptr) return false;
+  if (sink_->BlockGeneration() != block_generation_) breaker_held_ = BreakerHeldTopics();
+  if (breaker_held_.empty() || breaker_held_.find(record.topic) == breaker_held_.end()) {
+    return false;
+  }
+  TopicPartition partition{std::string(record.topic), record.partition};
+  if (breaker_paused_.count(partition) == 0) {
+    EDDY_RETURN_IF_ERROR(source_.PauseAt(partition, record.offset));
+    breaker_paused_.insert(std::move(partition));
+  }
+  return true;
+}
+
+Status Pipeline::UpdateBreakerPauses() {
+  if (sink_ == nullptr) return Status::Ok();
+  breaker_held_ = BreakerHeldTopics();
+  const std::set<std::string, std::less<>>& held = breaker_held_;
+  if (held.empty() && breaker_paused_.empty()) return Status::Ok();
   for (const TopicPartition& partition : assigned_) {
     if (held.count(partition.topic) == 0 || breaker_paused_.count(partition) > 0 ||
         paused_.count(partition) > 0 || buffer_paused_.count(partition) > 0) {
@@ -499,6 +521,12 @@ Status Pipeline::Run() {
           buffer_paused_.count({std::string(record.topic), record.partition}) > 0) {
         continue;  // fetched again after Resume
       }
+      Result<bool> held = HeldByBreaker(record);
+      if (!held.ok()) {
+        failure = held.status();
+        break;
+      }
+      if (*held) continue;  // fetched again after Resume
       route->second.consumed->Increment();
       for (Topology* topology : route->second.topologies) {
         Result<size_t> buffered = topology->Accept(record);

@@ -131,6 +131,12 @@ class Pipeline final : public SourceListener {
   // Pauses the sources of topologies that write a topic the sink blocks (an open circuit
   // breaker, Sink::BlockedTopics), and resumes them once it no longer does.
   Status UpdateBreakerPauses();
+  // Source topics of the topologies that write a topic the sink blocks now.
+  std::set<std::string, std::less<>> BreakerHeldTopics();
+  // Whether `record` must wait because a breaker opened since its batch was polled: then its
+  // partition is paused at it (fetched again on resume), and the rest of the batch from that
+  // partition waits too. Cheap unless a breaker opened (Sink::BlockGeneration).
+  Result<bool> HeldByBreaker(const Record& record);
 
   // Constant after construction.
   Source& source_;
@@ -184,6 +190,9 @@ class Pipeline final : public SourceListener {
   // (or assignment), for transactions of commits that did not move every partition.
   std::map<TopicPartition, int64_t> committed_offsets_;
   std::set<TopicPartition> breaker_paused_;  // feed topologies whose sink topic is blocked
+  // BreakerHeldTopics() as last computed, and the sink's BlockGeneration() then.
+  std::set<std::string, std::less<>> breaker_held_;
+  uint64_t block_generation_ = 0;
 };
 
 }  // namespace eddy::engine

@@ -64,13 +64,14 @@ void CircuitBreaker::RecordSuccess() {
   open_ = false;
 }
 
-void CircuitBreaker::RecordFailure(RetryClock::TimePoint now) {
+bool CircuitBreaker::RecordFailure(RetryClock::TimePoint now) {
   ++consecutive_failures_;
   // Half-open: the probe failed, open again for another cooldown.
   if (consecutive_failures_ >= threshold_ || open_) {
     open_ = true;
     opened_at_ = now;
   }
+  return open_;
 }
 
 CircuitBreaker::State CircuitBreaker::state(RetryClock::TimePoint now) const {
@@ -112,6 +113,10 @@ CircuitBreaker& ReliableSink::BreakerFor(const std::string& topic) {
   return it->second;
 }
 
+void ReliableSink::RecordFailure(const std::string& topic) {
+  if (BreakerFor(topic).RecordFailure(clock_.Now())) ++block_generation_;
+}
+
 CircuitBreaker::State ReliableSink::breaker_state(const std::string& topic) {
   return BreakerFor(topic).state(clock_.Now());
 }
@@ -138,7 +143,10 @@ Status ReliableSink::Send(SinkRecord record) {
   if (IsDeadLetterTopic(record.topic)) {
     return WithContext(sent, "cannot send a dead letter to " + record.topic + ": ");
   }
-  if (transient) BreakerFor(record.topic).RecordFailure(clock_.Now());
+  if (transient) {
+    RecordFailure(record.topic);
+    failed_since_flush_.insert(record.topic);
+  }
   return DeadLetter(std::move(record), sent);
 }
 
@@ -195,14 +203,20 @@ Status ReliableSink::DeadLetter(SinkRecord record, const Status& error) {
 }
 
 Status ReliableSink::Flush(std::chrono::milliseconds timeout) {
-  const std::set<std::string> sent = std::move(sent_since_flush_);
-  sent_since_flush_.clear();
-  std::set<std::string> undelivered;  // topics with a record that failed for a transient reason
+  const std::set<std::string> sent = std::exchange(sent_since_flush_, {});
+  // Topics with a record that failed for a transient reason: refused by Send since the last
+  // Flush, or undelivered now. No success for them.
+  std::set<std::string> undelivered = std::exchange(failed_since_flush_, {});
   // A dead letter gets `attempts` tries too, counted from the round it was sent in.
   int dead_letter_last_round = 0;
+  // Records whose send again the inner sink refused outright: failed tries like the failed
+  // deliveries, decided on with them in the next round.
+  std::vector<FailedDelivery> refused;
   for (int round = 1;; ++round) {
     const Status flushed = inner_.Flush(timeout);
     std::vector<FailedDelivery> failed = inner_.TakeFailed();
+    for (FailedDelivery& failure : refused) failed.push_back(std::move(failure));
+    refused.clear();
     if (failed.empty()) {
       if (flushed.ok()) break;
       // Nothing named: records still in flight (a timeout), or a sink that cannot tell.
@@ -228,7 +242,7 @@ Status ReliableSink::Flush(std::chrono::milliseconds timeout) {
         retry.push_back(std::move(failure.record));
       } else {
         if (transient) {
-          BreakerFor(topic).RecordFailure(clock_.Now());
+          RecordFailure(topic);
           undelivered.insert(topic);
         }
         EDDY_RETURN_IF_ERROR(DeadLetter(std::move(failure.record), failure.error));
@@ -239,9 +253,13 @@ Status ReliableSink::Flush(std::chrono::milliseconds timeout) {
     clock_.SleepFor(policy_.Delay(round, clock_.Jitter()));
     for (SinkRecord& record : retry) {
       metrics_.sink_retries.Add({{"topic", record.topic}}).Increment();
-      if (Status resent = inner_.Send(std::move(record)); !resent.ok()) {
-        // Refused outright on the retry: no further try (see the header comment).
-        return WithContext(resent, "cannot send a record again: ");
+      if (Status resent = inner_.Send(record); !resent.ok()) {
+        if (resent.code() == StatusCode::kInternal) {
+          return WithContext(resent, "cannot send a record again: ");
+        }
+        // Refused outright (librdkafka, for one, refuses records to a topic it has learnt
+        // does not exist): a failed try, retried or dead-lettered in the next round.
+        refused.push_back({std::move(record), std::move(resent)});
       }
     }
   }

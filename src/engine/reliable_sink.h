@@ -9,8 +9,9 @@
 //   the answer. Note that the broker refuses the whole batch (of one partition) that held
 //   such a record, and librdkafka 2.0.2 reports every record of it with the same error, so
 //   records that merely shared the batch are dead-lettered too (docs/error-handling.md).
-//   A Flush that fails without naming records (a timeout: records still in
-//   flight) is itself retried the same way.
+//   A retry the inner sink refuses outright (librdkafka does, for a topic it has learnt does
+//   not exist) is a failed try like a failed delivery. A Flush that fails without naming
+//   records (a timeout: records still in flight) is itself retried the same way.
 // - Dead letters. A record that still cannot be delivered goes to the dead_letters topic of
 //   the topology that writes its topic — key and value as they were, stamped with the time it
 //   is dead-lettered — with headers eddy.reason=delivery_failed, eddy.error, eddy.topology,
@@ -22,9 +23,11 @@
 //   cannot be delivered either (retried the same way), Send / Flush fail and processing
 //   stops, as without this class: nothing is committed past the record.
 // - Circuit breaker per topic (CircuitBreaker). After `failures` consecutive records to a
-//   topic that could not be delivered for a transient reason, the topic is blocked
+//   topic that could not be delivered for a transient reason (refused by Send or failed at a
+//   Flush; a Flush after a refused Send is no success of the topic), the topic is blocked
 //   (BlockedTopics) for `cooldown`: the pipeline pauses the sources of the topologies that
-//   write it, so records wait in Kafka instead of piling into the dead letters. Then it is
+//   write it, so records wait in Kafka instead of piling into the dead letters. It does so
+//   before the next record (BlockGeneration), not after the rest of the batch. Then it is
 //   half-open: records flow again; the next delivery success closes it, the next failure
 //   opens it again.
 //
@@ -80,7 +83,8 @@ class CircuitBreaker {
   CircuitBreaker(int failures, std::chrono::milliseconds cooldown)
       : threshold_(failures), cooldown_(cooldown) {}
   void RecordSuccess();
-  void RecordFailure(RetryClock::TimePoint now);
+  // True when the breaker is open after it (opened now, or opened again).
+  bool RecordFailure(RetryClock::TimePoint now);
   State state(RetryClock::TimePoint now) const;
 
  private:
@@ -119,6 +123,7 @@ class ReliableSink final : public Sink {
   Status Send(SinkRecord record) override;
   Status Flush(std::chrono::milliseconds timeout) override;
   std::vector<std::string> BlockedTopics() override;
+  uint64_t BlockGeneration() override { return block_generation_; }
 
   CircuitBreaker::State breaker_state(const std::string& topic);
 
@@ -129,6 +134,8 @@ class ReliableSink final : public Sink {
   // why it cannot be.
   Status DeadLetter(SinkRecord record, const Status& error);
   CircuitBreaker& BreakerFor(const std::string& topic);
+  // A record to `topic` could not be delivered for a transient reason: tells its breaker.
+  void RecordFailure(const std::string& topic);
   void SetOpenGauge(const std::string& topic, bool open);
   bool IsDeadLetterTopic(const std::string& topic) const {
     return dead_letter_topics_.count(topic) > 0;
@@ -147,6 +154,10 @@ class ReliableSink final : public Sink {
   std::map<std::string, CircuitBreaker> breakers_;
   std::set<std::string> sent_since_flush_;  // topics sent to since the last Flush
   std::set<std::string> open_gauges_;       // topics whose open gauge is 1
+  // Topics with a record that Send could not deliver for a transient reason since the last
+  // Flush: that Flush is no success for them.
+  std::set<std::string> failed_since_flush_;
+  uint64_t block_generation_ = 0;  // BlockGeneration()
 };
 
 }  // namespace eddy::engine

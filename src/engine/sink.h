@@ -54,6 +54,10 @@ class Sink {
   // Topics that should get no new records for now (their circuit breaker is open; see
   // engine/reliable_sink.h). The pipeline pauses the sources of the topologies writing them.
   virtual std::vector<std::string> BlockedTopics() { return {}; }
+  // A number that changes whenever a topic becomes blocked (or is blocked again). Cheap: the
+  // pipeline reads it before every record, so that it stops feeding a blocked topic at once
+  // instead of after the rest of its batch.
+  virtual uint64_t BlockGeneration() { return 0; }
 };
 
 }  // namespace eddy::engine

@@ -365,7 +365,7 @@ class KafkaSink::Impl final : public RdKafka::DeliveryReportCb, public RdKafka::
                                        limit.value_or("?") + ")");
       }
       case RdKafka::ERR__UNKNOWN_TOPIC:
-        return Status::NotFound(what + "the topic does not exist");
+        return Status::NotFound(what + "_UNKNOWN_TOPIC (the topic does not exist)");
       case RdKafka::ERR__QUEUE_FULL:
         return Status::Unavailable(what + "the producer queue stayed full for " +
                                    std::to_string(kQueueFullTimeout.count()) +

@@ -367,6 +367,47 @@ TEST_CASE("an undeliverable record is retried, then dead-lettered with its story
   CHECK(h.inner.pending().empty());
 }
 
+TEST_CASE("a record refused outright when sent again is retried, then dead-lettered",
+          "[engine][retry][dead-letters]") {
+  // As librdkafka does with a topic that does not exist: the first delivery fails
+  // (UNKNOWN_TOPIC_OR_PART), and from then on the producer refuses records to the topic.
+  Harness h;
+  h.inner.RejectTopic("out", Status::NotFound("record to out: UNKNOWN_TOPIC_OR_PART"));
+  REQUIRE(h.sink.Send(Out("out", "1")).ok());
+  h.inner.RefuseTopic("out", Status::NotFound("_UNKNOWN_TOPIC"));
+  const Status flushed = h.sink.Flush(kTimeout);
+  INFO(flushed.ToString());
+  CHECK(flushed.ok());  // not a stop of processing
+  CHECK(h.inner.rejected_count() == 1);
+  CHECK(h.inner.refused_count() == 2);  // three tries in all
+  CHECK(h.clock.sleeps == std::vector<int64_t>{100, 200});
+  CHECK(h.Retries("out") == 2);
+  CHECK(h.DeadLettered() == 1);
+  REQUIRE(h.inner.records().size() == 1);
+  CHECK(h.inner.records()[0].topic == "pv.dead");
+  CHECK(h.inner.records()[0].value == "1");
+  CHECK(std::find(h.inner.records()[0].headers.begin(), h.inner.records()[0].headers.end(),
+                  std::pair<std::string, std::string>{"eddy.error", "_UNKNOWN_TOPIC"}) !=
+        h.inner.records()[0].headers.end());
+}
+
+TEST_CASE("records refused by Send count against the breaker across flushes",
+          "[engine][retry][breaker]") {
+  // A flush after a refused send is no success of the topic: the failures add up.
+  Harness h(Delivery(1, 2));
+  h.inner.RefuseTopic("out", Status::NotFound("_UNKNOWN_TOPIC"));
+  const uint64_t generation = h.sink.BlockGeneration();
+  REQUIRE(h.sink.Send(Out("out", "1")).ok());  // dead-lettered
+  REQUIRE(h.sink.Flush(kTimeout).ok());
+  CHECK(h.sink.BlockedTopics().empty());  // one failure of two
+  CHECK(h.sink.BlockGeneration() == generation);
+  REQUIRE(h.sink.Send(Out("out", "2")).ok());
+  CHECK(h.sink.BlockGeneration() != generation);  // the breaker opened, before any flush
+  REQUIRE(h.sink.Flush(kTimeout).ok());
+  CHECK(h.sink.BlockedTopics() == std::vector<std::string>{"out"});
+  CHECK(h.DeadLettered() == 2);
+}
+
 TEST_CASE("a record refused for what it is (INVALID_TIMESTAMP) is dead-lettered at once",
           "[engine][retry][dead-letters]") {
   Harness h(Delivery(3, 1));
@@ -493,6 +534,75 @@ TEST_CASE(
   for (const SinkRecord& record : inner.records()) delivered.push_back(record.topic);
   CHECK(delivered ==
         std::vector<std::string>{"pv.dead", "pv.dead", "views", "views", "views", "views"});
+  CHECK(sink->breaker_state("views") == CircuitBreaker::State::kClosed);
+}
+
+TEST_CASE(
+    "a breaker that opens in the middle of a batch holds the rest of the batch back, and a "
+    "failed half-open probe costs one record",
+    "[engine][retry][breaker][pipeline]") {
+  testing::TempDir dir;
+  FakeClock clock;
+  FixtureSink inner;
+  metrics::Metrics sink_metrics;
+  const std::string yaml = Yaml(dir.path(),
+                                "    sinks:\n"
+                                "      - {name: out, from: by_page, topic: views}\n"
+                                "    dead_letters: {topic: pv.dead}\n");
+  config::DeliveryConfig delivery = Delivery(1, 2);
+  std::unique_ptr<ReliableSink> sink;
+  {
+    const config::LoadResult loaded = config::LoadString(
+        yaml, "test.yaml", [](const std::string&) -> std::optional<std::string> { return {}; });
+    REQUIRE(loaded.ok());
+    sink = std::make_unique<ReliableSink>(inner, delivery,
+                                          ReliableSink::RoutesOf(loaded.config->topologies),
+                                          std::set<std::string>{"pv.dead"}, clock, sink_metrics);
+  }
+  Instance eddy(dir, yaml, sink.get());
+  FixtureSource source;
+  // The producer refuses every record to "views" at once (a topic known not to exist).
+  inner.RefuseTopic("views", Status::NotFound("_UNKNOWN_TOPIC"));
+  for (int i = 0; i < 8; ++i) {
+    source.Append("pageviews", 0, "k", Pageview("u" + std::to_string(i), kTen + i, "1"), i);
+  }
+  PipelineOptions options;
+  options.commit_interval = std::chrono::milliseconds(0);  // all 8 records in one batch
+  auto dead_lettered = [&] {
+    return sink_metrics.dead_letter_records.Add({{"topology", "pv"}, {"reason", "delivery_failed"}})
+        .Value();
+  };
+  int idle = 0;
+  std::vector<double> processed;
+  std::vector<double> dead;
+  std::vector<int64_t> positions;
+  const Status run = eddy.Run(source, sink.get(), options, [&] {
+    processed.push_back(eddy.Processed());
+    dead.push_back(dead_lettered());
+    positions.push_back(source.Position({"pageviews", 0}).value_or(-1));
+    ++idle;
+    if (idle == 1) {
+      clock.Advance(delivery.breaker_cooldown);  // half-open; the topic still refuses
+    } else if (idle == 2) {
+      inner.AcceptTopic("views");
+      clock.Advance(delivery.breaker_cooldown);
+    } else {
+      return true;
+    }
+    return false;
+  });
+  REQUIRE(run.ok());
+  // Two records failed and opened the breaker; the other six waited in the source.
+  // The probe after the cooldown failed: one more record, and the breaker opened again.
+  // Then the topic took the remaining five.
+  CHECK(processed == std::vector<double>{2, 3, 8});
+  CHECK(dead == std::vector<double>{2, 3, 3});
+  CHECK(positions == std::vector<int64_t>{2, 3, 8});
+  CHECK(inner.refused_count() == 3);
+  std::vector<std::string> delivered;
+  for (const SinkRecord& record : inner.records()) delivered.push_back(record.topic);
+  CHECK(delivered == std::vector<std::string>{"pv.dead", "pv.dead", "pv.dead", "views", "views",
+                                              "views", "views", "views"});
   CHECK(sink->breaker_state("views") == CircuitBreaker::State::kClosed);
 }
 
