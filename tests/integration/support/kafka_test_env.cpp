@@ -133,7 +133,7 @@ std::unique_ptr<RdKafka::Conf> MakeConf(const Settings& settings) {
   return conf;
 }
 
-void CreateTopic(const std::string& topic, int partitions) {
+void CreateTopic(const std::string& topic, int partitions, const Settings& configs) {
   auto producer = MakeProducer({});
   rd_kafka_t* rk = producer->c_ptr();
   char errstr[512];
@@ -141,6 +141,12 @@ void CreateTopic(const std::string& topic, int partitions) {
   std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter> new_topic(
       rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, errstr, sizeof errstr));
   if (!new_topic) Fail("NewTopic " + topic + ": " + errstr);
+  for (const auto& [name, value] : configs) {
+    if (rd_kafka_NewTopic_set_config(new_topic.get(), name.c_str(), value.c_str()) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Fail("NewTopic " + topic + ": config " + name + "=" + value);
+    }
+  }
   std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter> options(
       rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS));
   if (rd_kafka_AdminOptions_set_operation_timeout(options.get(), kRequestTimeoutMs, errstr,

@@ -27,18 +27,21 @@ namespace eddy::testing {
 // scripts/kafka-local wrote to EDDY_KAFKA_LOCAL_DIR/bootstrap. Throws when there is neither.
 std::string KafkaBootstrap();
 
+// Client properties (MakeConf) or topic configs (CreateTopic): name -> value.
+using Settings = std::map<std::string, std::string>;
+
 // prefix + "-" + pid + "-" + counter + "-" + time: unique across tests and runs against the
 // same broker, and a valid topic or group name when the prefix is one. Thread-safe.
 std::string UniqueName(std::string_view prefix);
 
 // Client configuration for the test broker: bootstrap.servers plus `settings`, applied in
 // order. Throws on an unknown property or invalid value.
-using Settings = std::map<std::string, std::string>;
 std::unique_ptr<RdKafka::Conf> MakeConf(const Settings& settings = {});
 
 // Creates a topic (replication factor 1) through the admin API and waits until the broker's
-// metadata lists every partition with a leader. Throws on any error, "already exists" too.
-void CreateTopic(const std::string& topic, int partitions);
+// metadata lists every partition with a leader. `configs` are topic configs (e.g.
+// max.message.bytes). Throws on any error, "already exists" too.
+void CreateTopic(const std::string& topic, int partitions, const Settings& configs = {});
 
 // Partition count of an existing topic, from a metadata request. Throws if it is unknown.
 int32_t PartitionCount(const std::string& topic);
