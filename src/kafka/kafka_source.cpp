@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <mutex>
 #include <set>
 
 namespace eddy::kafka {
@@ -302,6 +303,12 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
                     std::vector<RdKafka::TopicPartition*>& partitions) override {
     const bool cooperative = consumer->rebalance_protocol() == "COOPERATIVE";
     if (code == RdKafka::ERR__ASSIGN_PARTITIONS) {
+      {
+        // The group coordinator answered: whatever failed to authenticate before does not
+        // stand in the way any more.
+        std::lock_guard lock(authentication_mu_);
+        authentication_error_.clear();
+      }
       std::vector<engine::PartitionStart> starts;
       for (auto* partition : partitions)
         starts.push_back({{partition->topic(), partition->partition()}, std::nullopt});
@@ -359,6 +366,11 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     }
   }
 
+  std::string AuthenticationError() const {
+    std::lock_guard lock(authentication_mu_);
+    return authentication_error_;
+  }
+
  private:
   void CountError(RdKafka::ErrorCode code, const std::string& message) {
     // The error's name (e.g. "_TRANSPORT"), a stable label; the description goes to the log.
@@ -366,6 +378,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
         .Add({{"error", rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code))}})
         .Increment();
     spdlog::warn("kafka: {}", message);
+    if (code == RdKafka::ERR__AUTHENTICATION || code == RdKafka::ERR_SASL_AUTHENTICATION_FAILED) {
+      std::lock_guard lock(authentication_mu_);
+      authentication_error_ = message;
+    }
   }
 
   void ReportAssignError(RdKafka::Error* error, RdKafka::ErrorCode code, const char* what) {
@@ -396,6 +412,10 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   // (topic, partition) -> next offset after the last consumed; topic views point into
   // held_topics_, so no string is built per record.
   std::map<std::pair<std::string_view, int32_t>, int64_t> positions_;
+  // The last authentication failure (AuthenticationError); written by the processing
+  // thread, read by the HTTP threads.
+  mutable std::mutex authentication_mu_;
+  std::string authentication_error_;  // guarded by authentication_mu_
 };
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(const config::KafkaConfig& kafka,
@@ -441,6 +461,10 @@ std::optional<int64_t> KafkaSource::Position(const engine::TopicPartition& parti
 Result<int32_t> KafkaSource::PartitionCount(const std::string& topic,
                                             std::chrono::milliseconds timeout) {
   return impl_->PartitionCount(topic, timeout);
+}
+
+std::string KafkaSource::AuthenticationError() const {
+  return impl_->AuthenticationError();
 }
 
 Status KafkaSource::Close() {

@@ -7,8 +7,9 @@
 // that ordinary lag tooling sees progress. Auto-commit and auto offset store are therefore
 // forced off; a config that turns them on is rejected by ValidateKafkaProperties.
 //
-// Threading: owned and called by the processing thread only, like every Source. librdkafka's
-// rebalance callback runs inside consume(), i.e. on that same thread.
+// Threading: owned and called by the processing thread only, like every Source, except
+// AuthenticationError(). librdkafka's rebalance and event callbacks run inside consume(),
+// i.e. on that same thread.
 #pragma once
 
 #include <librdkafka/rdkafka.h>
@@ -52,6 +53,12 @@ class KafkaSource final : public engine::Source {
   // librdkafka's handle of the consumer, for KafkaTransactions (the group's metadata and
   // committed offsets). Processing thread only.
   rd_kafka_t* handle();
+
+  // The last authentication failure the consumer reported (_AUTHENTICATION,
+  // SASL_AUTHENTICATION_FAILED: a wrong SASL password, for one), as librdkafka worded it,
+  // until partitions are next assigned; empty when there is none. Thread-safe (read by
+  // /readyz).
+  std::string AuthenticationError() const;
 
  private:
   class Impl;

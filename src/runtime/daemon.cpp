@@ -232,6 +232,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
 
   HealthOptions health_options;
   health_options.max_lag_records = cfg.http.readiness.max_lag_records;
+  // librdkafka retries authentication failures forever: readiness says why it waits.
+  health_options.authentication_error = [&parts = *parts] {
+    return config::RedactSecrets(parts.source->AuthenticationError(), parts.config.kafka);
+  };
   parts->health = std::make_unique<HealthChecks>(*parts->pipeline, parts->exactly_once.get(),
                                                  parts->stopping, health_options);
   parts->health->RegisterMetrics(*parts->metrics);

@@ -44,6 +44,10 @@ Verdict EvaluateReadiness(const ReadinessSnapshot& snapshot, const HealthOptions
   }
   if (!snapshot.assignment_received) {
     verdict.reasons.emplace_back("waiting for the consumer group to assign partitions");
+    // Why it may never come: librdkafka retries authentication failures forever.
+    if (!snapshot.authentication_error.empty()) {
+      verdict.reasons.push_back("Kafka authentication failed: " + snapshot.authentication_error);
+    }
   }
   if (snapshot.restoring_partitions > 0) {
     verdict.reasons.push_back("restoring: " + std::to_string(snapshot.restoring_partitions) +
@@ -112,6 +116,9 @@ ReadinessSnapshot HealthChecks::TakeReadiness() const {
   snapshot.state_write_error = pipeline_.state_write_error();
   if (exactly_once_ != nullptr) snapshot.publish_error = exactly_once_->publish_error();
   snapshot.assignment_received = pipeline_.assignment_received();
+  if (!snapshot.assignment_received && options_.authentication_error) {
+    snapshot.authentication_error = options_.authentication_error();
+  }
   snapshot.assigned_partitions = pipeline_.assigned_partitions();
   snapshot.restoring_partitions = pipeline_.restoring_partitions();
   snapshot.max_partition_lag = pipeline_.max_partition_lag();

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ namespace eddy::runtime {
 struct HealthOptions {
   std::chrono::milliseconds max_loop_stall{120'000};
   std::optional<int64_t> max_lag_records;  // config http.readiness.max_lag_records
+  // The Kafka consumer's last authentication failure, empty when none
+  // (kafka::KafkaSource::AuthenticationError); thread-safe. Unset: never any.
+  std::function<std::string()> authentication_error;
 };
 
 struct LivenessSnapshot {
@@ -47,6 +51,7 @@ struct ReadinessSnapshot {
   std::string state_write_error;  // empty: writes succeed
   std::string publish_error;      // empty: exactly-once transactions succeed (or none)
   bool assignment_received = false;
+  std::string authentication_error;  // the consumer's last authentication failure, if any
   int assigned_partitions = 0;
   int restoring_partitions = 0;              // joined-table partitions still loading
   std::optional<int64_t> max_partition_lag;  // nullopt: no partition's lag known yet

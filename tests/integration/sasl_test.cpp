@@ -1,9 +1,9 @@
 // SASL/PLAIN against the real broker: eddy consumes through the SASL_PLAINTEXT listener that
 // scripts/kafka-local opens with KAFKA_LOCAL_SASL=1 (the kafka.start fixture sets it), with
 // the security settings passed through to librdkafka. With the wrong password eddy does not
-// become ready and says why in its log (and in eddy_kafka_errors_total), and the password it
-// was given appears nowhere: not in its log, not even with librdkafka's debug output on, not
-// in any HTTP response, not in `eddy validate`'s output.
+// become ready and says why in its log, in /readyz and in eddy_kafka_errors_total, and the
+// password it was given appears nowhere: not in its log, not even with librdkafka's debug
+// output on, not in any HTTP response, not in `eddy validate`'s output.
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <cstdlib>
@@ -144,7 +144,13 @@ TEST_CASE("SASL/PLAIN: the right password consumes, a wrong one is a clear error
                  "username or password") != std::string::npos;
     }));
     CHECK(eddy.Running());
-    CHECK(HttpGet(port, "/readyz").status == 503);
+    // /readyz says why it is not ready, in librdkafka's words.
+    const HttpReply ready = HttpGet(port, "/readyz");
+    INFO(ready.body);
+    CHECK(ready.status == 503);
+    CHECK(ready.body.find(R"("Kafka authentication failed: )") != std::string::npos);
+    CHECK(ready.body.find("SASL authentication error: Authentication failed: Invalid username "
+                          "or password") != std::string::npos);
     CHECK(MetricValue(port, "eddy_kafka_errors_total", {"error=\"_AUTHENTICATION\""}) >= 1);
     const std::vector<std::string> responses = HttpResponses(port);
     CHECK(eddy.Terminate(20s) == 0);

@@ -71,6 +71,24 @@ TEST_CASE("readiness: every reason, and the body that says it", "[health]") {
   CHECK(not_ready.body.find(R"("max_partition_lag":null)") != std::string::npos);
 }
 
+TEST_CASE("readiness: a failed Kafka authentication says why no assignment comes", "[health]") {
+  HealthOptions options;
+  ReadinessSnapshot snapshot;  // nothing assigned yet
+  snapshot.authentication_error = "SASL authentication error: Invalid username or password";
+  const Verdict verdict = EvaluateReadiness(snapshot, options);
+  CHECK_FALSE(verdict.ok);
+  CHECK(verdict.reasons ==
+        std::vector<std::string>{"waiting for the consumer group to assign partitions",
+                                 "Kafka authentication failed: SASL authentication error: "
+                                 "Invalid username or password"});
+  CHECK(ReadinessResponse(snapshot, verdict).body.find("Kafka authentication failed") !=
+        std::string::npos);
+  // Once assigned, an old failure is no reason.
+  ReadinessSnapshot assigned = Ready();
+  assigned.authentication_error = "old";
+  CHECK(EvaluateReadiness(assigned, options).ok);
+}
+
 TEST_CASE("readiness: lag matters only with a bound, and only once known", "[health]") {
   HealthOptions options;
   ReadinessSnapshot snapshot = Ready();
