@@ -62,7 +62,7 @@ double Failed(uint16_t port, const std::string& reason) {
 
 }  // namespace
 
-TEST_CASE("bad records are skipped and counted by reason; the partition keeps going",
+TEST_CASE("bad records are skipped and counted by reason, the partition keeps going",
           "[eddy][kafka][bad_input]") {
   const std::string topic = UniqueName("payments");
   CreateTopic(topic, 2);

@@ -73,7 +73,7 @@ std::string Header(const Headers& headers, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("poison records and refused sink records go to the dead letters; nothing stops",
+TEST_CASE("poison records and refused sink records go to the dead letters, nothing stops",
           "[eddy][kafka][dead_letters]") {
   const std::string in = UniqueName("orders");
   const std::string out = UniqueName("orders-out");

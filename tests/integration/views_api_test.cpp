@@ -94,7 +94,7 @@ std::optional<int64_t> IntOrNull(simdjson::dom::element element) {
 
 }  // namespace
 
-TEST_CASE("views API: freshness, errors, pagination, topologies; every documented route answers",
+TEST_CASE("views API: freshness, errors, pagination, topologies, every documented route answers",
           "[eddy][kafka][api][openapi]") {
   const std::string topic = UniqueName("api");
   CreateTopic(topic, kPartitions);

@@ -654,7 +654,7 @@ TEST_CASE("aggregate fields and modes are checked", "[config][loader]") {
         });
 }
 
-TEST_CASE("sliding windows are not supported yet; hopping needs a valid advance",
+TEST_CASE("sliding windows are not supported yet, hopping needs a valid advance",
           "[config][loader]") {
   CHECK(
       Errors(WithTopologies(R"(

@@ -371,7 +371,7 @@ TEST_CASE("FixtureSource interleaves partitions round-robin, in offset order",
   CHECK(records.empty());
 }
 
-TEST_CASE("FixtureSource keeps headers and timestamps; records survive later appends",
+TEST_CASE("FixtureSource keeps headers and timestamps, records survive later appends",
           "[engine][fixture_source]") {
   FixtureSource source;
   FixtureRecord record;
@@ -1186,7 +1186,7 @@ TEST_CASE("dedup drops ids seen within the ttl, across a restart, and lets them 
   CHECK(eddy.Failed("invalid_field") == 1);
 }
 
-TEST_CASE("a table keeps the latest value per key across a restart; tombstones delete",
+TEST_CASE("a table keeps the latest value per key across a restart, tombstones delete",
           "[engine][pipeline][table]") {
   TempDir dir;
   const std::string yaml =
@@ -1370,7 +1370,7 @@ TEST_CASE("a view joins one key's sessions across partitions when they are withi
                                   {kTen + 30 * kMinute, kTen + 30 * kMinute, 1, 8}}));
 }
 
-TEST_CASE("session sinks: emit update sends merged-away sessions as deleted; emit final once",
+TEST_CASE("session sinks: emit update sends merged-away sessions as deleted, emit final once",
           "[engine][pipeline][session][sink]") {
   auto session_result = [](int64_t start, int64_t end, bool closed, const std::string& rest) {
     return R"({"key":"alice","start":")" + codec::FormatRfc3339Millis(start) + R"(","end":")" +

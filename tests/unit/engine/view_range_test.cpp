@@ -396,7 +396,8 @@ std::vector<int64_t> WindowStarts(const View& view, const state::StateDb& db,
 
 using Starts = std::vector<int64_t>;
 
-TEST_CASE("WindowFilter lists the windows that overlap [from, to)", "[engine][view][filter]") {
+TEST_CASE("WindowFilter lists the windows that overlap from (inclusive) to (exclusive)",
+          "[engine][view][filter]") {
   eddy::testing::TempDir dir("eddy-view-filter");
   Harness harness(dir);
   FixtureSource source;

@@ -69,7 +69,7 @@ TEST_CASE("bearer tokens guard /v1 and the listed endpoints", "[http][access]") 
   CHECK_FALSE(access.Check(MakeRequest("/v1x")).has_value());  // not under /v1
 }
 
-TEST_CASE("each client gets a token bucket for /v1; 429 says when to retry", "[http][access]") {
+TEST_CASE("each client gets a token bucket for /v1, 429 says when to retry", "[http][access]") {
   Clock::time_point now{};
   AccessOptions options;
   options.requests_per_second = 2;

@@ -198,7 +198,7 @@ TEST_CASE("a key's windows are contiguous and partitions, stores and keys do not
   }
 }
 
-TEST_CASE("progress values round-trip; keys are distinct per topology, topic and partition",
+TEST_CASE("progress values round-trip, keys are distinct per topology, topic and partition",
           "[state][key_encoding]") {
   for (const PartitionProgress& progress :
        {PartitionProgress{0, INT64_MIN}, PartitionProgress{42, 1'700'000'000'000},

@@ -147,7 +147,7 @@ TEST_CASE("state persists across close and reopen", "[state][state_db]") {
   CHECK(Get(*db, "unflushed") == "in the WAL only");
 }
 
-TEST_CASE("DeleteRange removes [begin, end) only", "[state][state_db]") {
+TEST_CASE("DeleteRange removes from begin up to but not including end", "[state][state_db]") {
   TempDir dir;
   auto db = OpenDb(dir.path());
   WriteBatch batch;
