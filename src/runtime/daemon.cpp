@@ -36,9 +36,8 @@ namespace {
 
 // After a stop signal, a shutdown that has not finished in this long (a broker that does
 // not answer the final commit or leave-group) is cut short. Below Docker's default 10 s
-// stop timeout, so eddy ends on its own terms rather than by SIGKILL. State stays exact: RocksDB
-// holds only whole commits, and the next start resumes from them. Shorter than Docker's
-// default 10 s stop timeout, so eddy ends on its own terms rather than by SIGKILL.
+// stop timeout, so eddy ends on its own terms rather than by SIGKILL. State stays exact:
+// RocksDB holds only whole commits, and the next start resumes from them.
 constexpr auto kShutdownDeadline = std::chrono::seconds(8);
 
 }  // namespace
