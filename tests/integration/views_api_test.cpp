@@ -267,7 +267,9 @@ TEST_CASE("views API: freshness, errors, pagination, topologies, every documente
     const HttpReply prefixed = HttpGet(port, "/v1/views/click_totals?prefix=k01&limit=1000");
     REQUIRE(prefixed.status == 200);
     std::vector<std::string> prefixed_keys;
-    for (simdjson::dom::element item : Parse(prefixed)->root["items"].get_array()) {
+    // The parsed document must outlive the loop (a range-for keeps only the array alive).
+    const auto prefixed_json = Parse(prefixed);
+    for (simdjson::dom::element item : prefixed_json->root["items"].get_array()) {
       prefixed_keys.emplace_back(item["key"].get_string().value());
     }
     CHECK(prefixed_keys == std::vector<std::string>{"k010", "k011", "k012", "k013", "k014", "k015",
@@ -275,7 +277,8 @@ TEST_CASE("views API: freshness, errors, pagination, topologies, every documente
     const HttpReply ranged = HttpGet(port, "/v1/views/click_totals?start=k025&end=k027");
     REQUIRE(ranged.status == 200);
     std::vector<std::string> ranged_keys;
-    for (simdjson::dom::element item : Parse(ranged)->root["items"].get_array()) {
+    const auto ranged_json = Parse(ranged);
+    for (simdjson::dom::element item : ranged_json->root["items"].get_array()) {
       ranged_keys.emplace_back(item["key"].get_string().value());
     }
     CHECK(ranged_keys == std::vector<std::string>{"k025", "k026"});
