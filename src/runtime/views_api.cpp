@@ -236,6 +236,20 @@ http::Response ListViews(const ApiContext& context) {
   return http::Response::Json(200, std::move(json).Take());
 }
 
+// Ends a view answer: its freshness (read through the same snapshot) as the last member and
+// in the headers.
+http::Response FinishViewAnswer(const ApiContext& context, const engine::View& view,
+                                const state::ReadSnapshot& snapshot, JsonWriter json) {
+  Result<Freshness> freshness =
+      ViewFreshness(context, view, context.pipeline.partition_status(), snapshot);
+  if (!freshness.ok()) return http::Response::Error(500, freshness.status().ToString());
+  WriteFreshness(json, *freshness);
+  json.EndObject();
+  http::Response response = http::Response::Json(200, std::move(json).Take());
+  AddFreshnessHeaders(response, *freshness);
+  return response;
+}
+
 http::Response QueryKey(const ApiContext& context, const http::Request& request) {
   const engine::View* view = FindView(context, request.Param("view"));
   if (view == nullptr) {
@@ -253,14 +267,7 @@ http::Response QueryKey(const ApiContext& context, const http::Request& request)
     return http::Response::Error(404, "view '" + view->name() + "' has nothing for key '" +
                                           std::string(request.Param("key")) + "'");
   }
-  Result<Freshness> freshness =
-      ViewFreshness(context, *view, context.pipeline.partition_status(), *snapshot);
-  if (!freshness.ok()) return http::Response::Error(500, freshness.status().ToString());
-  WriteFreshness(json, *freshness);
-  json.EndObject();
-  http::Response response = http::Response::Json(200, std::move(json).Take());
-  AddFreshnessHeaders(response, *freshness);
-  return response;
+  return FinishViewAnswer(context, *view, *snapshot, std::move(json));
 }
 
 http::Response ScanView(const ApiContext& context, const http::Request& request) {
@@ -309,14 +316,7 @@ http::Response ScanView(const ApiContext& context, const http::Request& request)
   } else {
     json.Null();
   }
-  Result<Freshness> freshness =
-      ViewFreshness(context, *view, context.pipeline.partition_status(), *snapshot);
-  if (!freshness.ok()) return http::Response::Error(500, freshness.status().ToString());
-  WriteFreshness(json, *freshness);
-  json.EndObject();
-  http::Response response = http::Response::Json(200, std::move(json).Take());
-  AddFreshnessHeaders(response, *freshness);
-  return response;
+  return FinishViewAnswer(context, *view, *snapshot, std::move(json));
 }
 
 http::Response ListTopologies(const ApiContext& context) {
