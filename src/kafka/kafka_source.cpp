@@ -26,14 +26,18 @@ const std::map<std::string, std::string>& DefaultProperties() {
   static const std::map<std::string, std::string> kDefaults = {
       {"auto.offset.reset", "earliest"},
       {"client.id", "eddy"},
-      // A bounded prefetch (docs/error-handling.md#memory-bound). librdkafka 2.0.2's own
-      // defaults let the consumer queue hold 64 MiB per partition ahead of processing, and a
-      // fetch response 50 MiB: more than a paused or slow eddy needs, and a memory use that
-      // grows with the partition count. Processing runs at ~100-200 k records/s, so 16 MiB
-      // is still well over a second of input. queued.min.messages keeps its default: at
-      // 10,000, throughput fell from 93,634 to 24,262 records/s (benchmarks/throughput,
-      // 400,000 records) as the fetcher stopped and restarted.
-      {"queued.max.messages.kbytes", "16384"},
+      // A bounded prefetch (docs/error-handling.md#memory-bound), sized so that it never
+      // starves processing. librdkafka 2.0.2 stops fetching a partition once the consumer
+      // queue holds queued.min.messages records or queued.max.messages.kbytes of payload,
+      // and looks again only after a fixed 1 s (librdkafka issue #2879; 2.2 made it
+      // fetch.queue.backoff.ms). So a queue smaller than one second of processing caps
+      // throughput at the queue size per second: with librdkafka's 100,000 records,
+      // passthrough ran at ~170k records/s with the CPU mostly idle; at 500,000 records /
+      // 64 MiB it ran at ~600k records/s (benchmarks/compare, scenario a). librdkafka's own
+      // byte default (1 GiB per partition) would be unbounded in practice; 64 MiB of payload
+      // plus ~250 bytes of bookkeeping per queued record is the memory this costs.
+      {"queued.min.messages", "500000"},
+      {"queued.max.messages.kbytes", "65536"},
       {"fetch.max.bytes", "8388608"},
   };
   return kDefaults;
