@@ -64,9 +64,9 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
 }
 
 Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitions) {
-  // Everything derived from these partitions must be in RocksDB before another instance
-  // may start on them.
-  EDDY_RETURN_IF_ERROR(Commit());
+  // Everything derived from these partitions must be in RocksDB, and their offsets in
+  // Kafka, before another instance may start on them.
+  EDDY_RETURN_IF_ERROR(Commit(/*offsets_to_kafka_now=*/true));
   for (const TopicPartition& partition : partitions) {
     for (auto& topology : topologies_) {
       if (ReadsTopic(*topology, partition.topic))
@@ -341,11 +341,23 @@ Status Pipeline::UpdateBreakerPauses() {
   return Status::Ok();
 }
 
-Status Pipeline::Commit() {
+void Pipeline::SendDueOffsets(bool now) {
+  if (kafka_offsets_due_.empty()) return;
+  const auto at = Clock::now();
+  if (!now && at - kafka_offsets_sent_at_ < options_.commit_interval) return;
+  std::vector<PartitionOffset> offsets;
+  for (const auto& [partition, next] : kafka_offsets_due_) offsets.push_back({partition, next});
+  source_.CommitAsync(offsets);
+  kafka_offsets_due_.clear();
+  kafka_offsets_sent_at_ = at;
+}
+
+Status Pipeline::Commit(bool offsets_to_kafka_now) {
   if (failed_) return Status::Internal("not committing after a processing failure");
   const bool outputs_kept = exactly_once_ != nullptr && exactly_once_->kept_records() > 0;
   if (uncommitted_records_ == 0 && uncommitted_.empty() && !idle_advance_pending_ &&
       !outputs_kept) {
+    SendDueOffsets(offsets_to_kafka_now);
     return Status::Ok();
   }
   idle_advance_pending_ = false;
@@ -394,10 +406,9 @@ Status Pipeline::Commit() {
   uncommitted_.clear();
   uncommitted_records_ = 0;
 
-  if (exactly_once_ == nullptr && !lowest.empty()) {
-    std::vector<PartitionOffset> offsets;
-    for (const auto& [partition, next] : lowest) offsets.push_back({partition, next});
-    source_.CommitAsync(offsets);
+  if (exactly_once_ == nullptr) {
+    for (const auto& [partition, next] : lowest) kafka_offsets_due_[partition] = next;
+    SendDueOffsets(offsets_to_kafka_now);
   }
   return Status::Ok();
 }
@@ -568,7 +579,11 @@ Status Pipeline::Run() {
       if (advanced) idle_advance_pending_ = true;
     }
     if (!failure.ok()) break;
+    // A poll that came back short drained the consumer's queue: input is caught up.
+    const bool caught_up = options_.commit_when_caught_up && exactly_once_ == nullptr &&
+                           !records.empty() && records.size() < options_.max_batch_records;
     if (uncommitted_records_ >= options_.max_uncommitted_records ||
+        (uncommitted_records_ > 0 && caught_up) ||
         ((uncommitted_records_ > 0 || idle_advance_pending_) &&
          now - last_commit >= options_.commit_interval)) {
       if (Status committed = Commit(); !committed.ok()) {
@@ -577,6 +592,7 @@ Status Pipeline::Run() {
       }
       last_commit = now;
     }
+    SendDueOffsets(/*now=*/false);
     if (Status held = UpdateBreakerPauses(); !held.ok()) {
       failure = held;
       break;
@@ -599,7 +615,7 @@ Status Pipeline::Run() {
     (void)source_.Close();
     return failure;
   }
-  Status committed = Commit();
+  Status committed = Commit(/*offsets_to_kafka_now=*/true);
   Status closed = source_.Close();  // revokes partitions through the listener (commits again)
   EDDY_RETURN_IF_ERROR(committed);
   EDDY_RETURN_IF_ERROR(closed);

@@ -35,7 +35,17 @@
 namespace eddy::engine {
 
 struct PipelineOptions {
+  // Dirty state and offsets go to RocksDB at least this often while records flow, and
+  // offsets go to Kafka at most this often (RocksDB holds the authoritative offsets; Kafka's
+  // trail them).
   std::chrono::milliseconds commit_interval{100};
+  // Also commit to RocksDB as soon as a poll drains what the consumer had fetched (fewer
+  // than max_batch_records came back): when input is caught up, a record's effect is in the
+  // views within a poll of its arrival instead of up to commit_interval later. A backlog
+  // still commits every commit_interval / max_uncommitted_records (full polls), so this
+  // costs throughput nothing. Off for exactly-once (each commit is a Kafka transaction) and
+  // for state.sync_writes (each commit is an fsync).
+  bool commit_when_caught_up = true;
   size_t max_batch_records = 5000;
   // Commit early when this many records are pending, bounding replay work after a crash.
   size_t max_uncommitted_records = 50'000;
@@ -113,7 +123,11 @@ class Pipeline final : public SourceListener {
   Status OnPartitionsRevoked(const std::vector<TopicPartition>& partitions) override;
 
  private:
-  Status Commit();
+  // Writes pending state and offsets to RocksDB; then sends the offsets to Kafka if
+  // `offsets_to_kafka_now` or commit_interval has passed since they were last sent (else they
+  // wait in kafka_offsets_due_ for the next chance: SendDueOffsets).
+  Status Commit(bool offsets_to_kafka_now = false);
+  void SendDueOffsets(bool now);
   // db_.Write, retried with backoff for options_.state_write_retry while it fails.
   Status WriteWithRetry(state::WriteBatch& batch);
   void RefreshLag();
@@ -174,6 +188,9 @@ class Pipeline final : public SourceListener {
     size_t records = 0;
   };
   std::vector<PendingBatch> uncommitted_;  // batches whose effects are not yet in RocksDB
+  // Offsets written to RocksDB but not yet sent to Kafka, and when offsets were last sent.
+  std::map<TopicPartition, int64_t> kafka_offsets_due_;
+  std::chrono::steady_clock::time_point kafka_offsets_sent_at_{};
   size_t uncommitted_records_ = 0;
   bool idle_advance_pending_ = false;       // a stream time moved by idleness awaits its commit
   std::vector<TopicPartition> lag_labels_;  // partitions with a lag gauge

@@ -323,6 +323,7 @@ TEST_CASE("dedup: random duplicates across partitions, restarts and a crash matc
     eddy.Restart();
     PipelineOptions by_count;
     by_count.commit_interval = std::chrono::hours(1);
+    by_count.commit_when_caught_up = false;
     by_count.max_batch_records = static_cast<size_t>(uniform(1, 16));
     by_count.max_uncommitted_records = static_cast<size_t>(uniform(1, 80));
     {

@@ -647,6 +647,57 @@ TEST_CASE("replaying already-applied offsets (consumer restarts at 0) counts not
   CHECK(eddy.Progress(1)->next_offset == 5);
 }
 
+TEST_CASE("caught-up input is in the views at once; offsets reach Kafka every commit_interval",
+          "[engine][pipeline]") {
+  TempDir dir;
+  Instance eddy(dir);
+  PipelineOptions options;
+  options.commit_interval = std::chrono::hours(1);  // never due again within the test
+  const TopicPartition partition{"pageviews", 0};
+  std::string view_after_first;
+  std::string view_after_second;
+  std::optional<int64_t> kafka_offset_after_second;
+  FixtureSource source;
+  for (int i = 0; i < 3; ++i) AppendPageview(source, 0, "alice", kTen + i, 1);
+  const RunResult run = eddy.Run(
+      source, {"alice"},
+      {[&](FixtureSource& s) {
+         // Drained (a short poll): committed to RocksDB without waiting for the interval.
+         view_after_first = eddy.Query("alice");
+         for (int i = 0; i < 2; ++i) AppendPageview(s, 0, "alice", kTen + 10 + i, 10);
+       },
+       [&](FixtureSource& s) {
+         view_after_second = eddy.Query("alice");
+         if (auto it = s.committed().find(partition); it != s.committed().end()) {
+           kafka_offset_after_second = it->second;
+         }
+       }},
+      options);
+  REQUIRE(run.status.ok());
+  CHECK(view_after_first == ViewJson("alice", {{kTen, 3, 3}}));
+  CHECK(view_after_second == ViewJson("alice", {{kTen, 5, 23}}));
+  CHECK(eddy.Progress(0)->next_offset == 5);
+  // The first commit sent its offsets (none had been sent for an hour); the second waits for
+  // the interval, and stopping sends it.
+  CHECK(kafka_offset_after_second == 3);
+  CHECK(source.committed().at(partition) == 5);
+
+  SECTION("off: a poll that drains the input waits for the interval like any other") {
+    TempDir other_dir;
+    Instance other(other_dir);
+    options.commit_when_caught_up = false;
+    options.max_uncommitted_records = 1000;
+    FixtureSource other_source;
+    for (int i = 0; i < 3; ++i) AppendPageview(other_source, 0, "alice", kTen + i, 1);
+    std::string view_while_running;
+    const RunResult other_run = other.Run(
+        other_source, {"alice"},
+        {[&](FixtureSource&) { view_while_running = other.Query("alice"); }}, options);
+    REQUIRE(other_run.status.ok());
+    CHECK(view_while_running == ViewJson("alice", {}));  // nothing committed yet
+  }
+}
+
 TEST_CASE("a crash loses only uncommitted work, which the next start redoes exactly",
           "[engine][pipeline]") {
   TempDir dir;
@@ -654,6 +705,7 @@ TEST_CASE("a crash loses only uncommitted work, which the next start redoes exac
   // Commits happen only by count: after the first batch of 4, never for the next 3.
   PipelineOptions options;
   options.commit_interval = std::chrono::hours(1);
+  options.commit_when_caught_up = false;
   options.max_batch_records = 4;
   options.max_uncommitted_records = 4;
 
