@@ -346,12 +346,21 @@ Status WindowAggregate::FlushSessions(state::WriteBatch& batch, const FlushConte
 Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& context) {
   const bool emit_updates = emitter_ && emit_ == config::EmitMode::kOnUpdate;
   EDDY_RETURN_IF_ERROR(FlushSessions(batch, context));
-  // Only the windows changed since the last flush, in the order they were first changed:
-  // a commit costs what changed, not the size of the cache.
+  // Only the windows changed since the last flush: a commit costs what changed, not the
+  // size of the cache. They go into the batch in key order: RocksDB's memtable (a skip
+  // list) then inserts each next to the previous one instead of searching from the top,
+  // which took the largest share of the processing thread's time (scenario b).
+  sorted_dirty_.clear();
+  for (const auto& [partition, entry] : dirty_) sorted_dirty_.push_back(entry);
+  std::sort(sorted_dirty_.begin(), sorted_dirty_.end(),
+            [](const auto* a, const auto* b) { return a->first < b->first; });
+  for (const PartitionCache::value_type* entry : sorted_dirty_) {
+    batch.Put(entry->first, aggregates_.Encode(entry->second.values));
+  }
+  // Updates are emitted in the order the windows first changed.
   for (const auto& [partition, entry] : dirty_) {
     const std::string& key = entry->first;
     CachedWindow& window = entry->second;
-    batch.Put(key, aggregates_.Encode(window.values));
     window.dirty = false;
     if (emit_updates) {
       std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);

@@ -180,6 +180,7 @@ class WindowAggregate final : public Operator {
   size_t cached_windows_ = 0;  // windows, or sessions, in the caches
   // The cache entries changed since the last flush (partition, entry), first change first.
   std::vector<std::pair<int32_t, PartitionCache::value_type*>> dirty_;
+  std::vector<const PartitionCache::value_type*> sorted_dirty_;  // FlushTo's scratch space
   std::unordered_map<int32_t, PartitionSessions> sessions_;
   std::vector<std::pair<int32_t, PartitionSessions::value_type*>> dirty_sessions_;
   Emitter emitter_;

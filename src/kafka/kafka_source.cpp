@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <set>
@@ -127,53 +128,73 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     return Status::Ok();
   }
 
+  // Takes what the consumer queue holds in one call (rd_kafka_consume_batch_queue, no
+  // per-record allocation or topic-name copy), waiting up to `timeout` only when it is empty.
+  // (consume_batch_queue itself would wait out the whole timeout to fill the batch.)
   Status Poll(std::chrono::milliseconds timeout, size_t max_records,
               std::vector<engine::Record>& out) {
     out.clear();
     held_.clear();
-    int wait_ms = static_cast<int>(timeout.count());
-    while (out.size() < max_records) {
-      std::unique_ptr<RdKafka::Message> message(consumer_->consume(wait_ms));
-      if (!listener_status_.ok()) return listener_status_;
-      if (!message) break;
-      const RdKafka::ErrorCode code = message->err();
-      if (code == RdKafka::ERR__TIMED_OUT) break;
-      wait_ms = 0;  // after the first record, only take what is already fetched
-      if (code != RdKafka::ERR_NO_ERROR) {
-        CountError(code, message->errstr());
-        if (code == RdKafka::ERR__PARTITION_EOF) continue;
-        // Unknown topic or partition while the broker catches up, transport errors: librdkafka
-        // retries on its own; the loop keeps polling.
+    if (!queue_) queue_.reset(rd_kafka_queue_get_consumer(handle()));
+    batch_.resize(max_records);
+    ssize_t taken = rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data(), max_records);
+    if (taken == 0) {
+      if (rd_kafka_message_t* first =
+              rd_kafka_consumer_poll(handle(), static_cast<int>(timeout.count()))) {
+        batch_[0] = first;
+        const ssize_t rest =
+            rd_kafka_consume_batch_queue(queue_.get(), 0, batch_.data() + 1, max_records - 1);
+        taken = 1 + std::max<ssize_t>(rest, 0);
+      }
+    }
+    const size_t count = static_cast<size_t>(std::max<ssize_t>(taken, 0));
+    if (!listener_status_.ok()) {
+      for (size_t i = 0; i < count; ++i) rd_kafka_message_destroy(batch_[i]);
+      return listener_status_;
+    }
+    out.reserve(count);
+    PositionsIt last_position = positions_.end();
+    for (size_t i = 0; i < count; ++i) {
+      MessagePtr message(batch_[i]);
+      if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        // Partition EOF, unknown topic or partition while the broker catches up, transport
+        // errors: librdkafka retries on its own; the loop keeps polling.
+        if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          CountError(static_cast<RdKafka::ErrorCode>(message->err),
+                     rd_kafka_message_errstr(message.get()));
+        }
         continue;
       }
       engine::Record record;
-      record.topic = *held_topics_.insert(message->topic_name()).first;
-      record.partition = message->partition();
-      record.offset = message->offset();
-      if (const std::string* key = message->key())
-        record.key = std::string_view(*key);
-      else if (message->key_pointer() != nullptr)
-        record.key =
-            std::string_view(static_cast<const char*>(message->key_pointer()), message->key_len());
-      record.value = std::string_view(static_cast<const char*>(message->payload()), message->len());
-      record.tombstone = message->payload() == nullptr;
-      record.timestamp_ms = message->timestamp().timestamp;
-      // Header names and values point into the message's own headers (C API), which live as
-      // long as the message in held_. (The C++ Header::key() returns a copy: a view of it
-      // would dangle.)
+      record.topic = TopicName(message->rkt);
+      record.partition = message->partition;
+      record.offset = message->offset;
+      if (message->key != nullptr) {
+        record.key = std::string_view(static_cast<const char*>(message->key), message->key_len);
+      }
+      record.value = std::string_view(static_cast<const char*>(message->payload), message->len);
+      record.tombstone = message->payload == nullptr;
+      record.timestamp_ms = rd_kafka_message_timestamp(message.get(), nullptr);
+      // Header names and values point into the message's own headers, which live as long as
+      // the message in held_.
       rd_kafka_headers_t* headers = nullptr;
-      if (rd_kafka_message_headers(message->c_ptr(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char* name = nullptr;
         const void* value = nullptr;
         size_t size = 0;
-        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+        for (size_t h = 0; rd_kafka_header_get_all(headers, h, &name, &value, &size) ==
                            RD_KAFKA_RESP_ERR_NO_ERROR;
-             ++i) {
+             ++h) {
           record.headers.push_back(
               {std::string_view(name), std::string_view(static_cast<const char*>(value), size)});
         }
       }
-      positions_[{record.topic, record.partition}] = record.offset + 1;  // views into held_topics_
+      // Records of one partition come in offset order, mostly in runs: one map lookup per run.
+      if (last_position == positions_.end() || last_position->first.first != record.topic ||
+          last_position->first.second != record.partition) {
+        last_position = positions_.try_emplace({record.topic, record.partition}, 0).first;
+      }
+      last_position->second = record.offset + 1;
       out.push_back(std::move(record));
       held_.push_back(std::move(message));
     }
@@ -293,6 +314,7 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
     if (closed_) return Status::Ok();
     closed_ = true;
     held_.clear();
+    queue_.reset();
     // close() triggers the final revoke through rebalance_cb (commits state) and leaves
     // the group.
     RdKafka::ErrorCode code = consumer_->close();
@@ -407,15 +429,35 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
   // First error returned by the listener; ends processing at the next Poll.
   Status listener_status_;
   bool closed_ = false;
+  // The topic name of a librdkafka topic handle, as a view into held_topics_ (handles live
+  // as long as the consumer).
+  std::string_view TopicName(rd_kafka_topic_t* topic) {
+    auto [it, inserted] = topic_names_.try_emplace(topic);
+    if (inserted) it->second = *held_topics_.insert(std::string(rd_kafka_topic_name(topic))).first;
+    return it->second;
+  }
+
+  struct MessageDestroyer {
+    void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
+  };
+  using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDestroyer>;
+  struct QueueDestroyer {
+    void operator()(rd_kafka_queue_t* queue) const { rd_kafka_queue_destroy(queue); }
+  };
+  // The consumer's queue (created at the first Poll); released before the consumer.
+  std::unique_ptr<rd_kafka_queue_t, QueueDestroyer> queue_;
+  std::vector<rd_kafka_message_t*> batch_;  // consume_batch_queue's output array
   // Messages whose bytes the records of the last Poll point into.
-  std::vector<std::unique_ptr<RdKafka::Message>> held_;
+  std::vector<MessagePtr> held_;
   // Topic names the records' string_views point into; stable for the source's lifetime.
   std::set<std::string, std::less<>> held_topics_;
+  std::map<const rd_kafka_topic_t*, std::string_view> topic_names_;
   std::map<engine::TopicPartition, int64_t> assigned_;  // partition -> start offset (-1 unknown)
   std::set<engine::TopicPartition> paused_;
   // (topic, partition) -> next offset after the last consumed; topic views point into
   // held_topics_, so no string is built per record.
   std::map<std::pair<std::string_view, int32_t>, int64_t> positions_;
+  using PositionsIt = std::map<std::pair<std::string_view, int32_t>, int64_t>::iterator;
   // The last authentication failure (AuthenticationError); written by the processing
   // thread, read by the HTTP threads.
   mutable std::mutex authentication_mu_;
