@@ -1,5 +1,7 @@
 #include "engine/dedup.h"
 
+#include <algorithm>
+
 #include "state/key_encoding.h"
 
 namespace eddy::engine {
@@ -66,7 +68,7 @@ Status Dedup::Prepare(const Event& event, const PartitionContext& partition) {
   } else {
     // The newest stored registration of this id (older ones await compaction).
     Status decode_status;
-    EDDY_RETURN_IF_ERROR(db_.ScanPrefix(
+    EDDY_RETURN_IF_ERROR(db_.ScanUserKeyWindows(
         state::EncodeWindowKeyPrefix(store_, event.partition, pending_.id),
         [&](std::string_view key, std::string_view) {
           std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);
@@ -94,19 +96,24 @@ Status Dedup::Apply(const Event& event) {
     return Status::Ok();
   }
   PartitionIds& ids = seen_[event.partition];
-  auto [it, inserted] = ids.insert_or_assign(pending_.id, SeenId{event.event_time_ms, true});
+  auto [it, inserted] = ids.try_emplace(pending_.id);
   if (inserted) ++cached_ids_;
+  if (!it->second.dirty) dirty_.emplace_back(event.partition, &*it);
+  it->second = SeenId{event.event_time_ms, true};
   return Status::Ok();
 }
 
 Status Dedup::FlushTo(state::WriteBatch& batch, const FlushContext&) {
-  for (auto& [partition, ids] : seen_) {
-    for (auto& [id, seen] : ids) {
-      if (!seen.dirty) continue;
-      batch.Put(state::EncodeWindowKey({store_, partition, id, seen.first_seen_ms}), "");
-      seen.dirty = false;
-    }
+  // In key order: RocksDB's memtable then inserts each key next to the previous one.
+  flush_keys_.clear();
+  for (auto& [partition, entry] : dirty_) {
+    flush_keys_.push_back(
+        state::EncodeWindowKey({store_, partition, entry->first, entry->second.first_seen_ms}));
+    entry->second.dirty = false;
   }
+  dirty_.clear();
+  std::sort(flush_keys_.begin(), flush_keys_.end());
+  for (const std::string& key : flush_keys_) batch.Put(key, "");
   if (cached_ids_ > kMaxCachedIds) {
     seen_.clear();  // everything is clean now
     cached_ids_ = 0;
@@ -122,6 +129,7 @@ void Dedup::DropPartition(int32_t partition) {
   auto it = seen_.find(partition);
   if (it == seen_.end()) return;
   cached_ids_ -= it->second.size();
+  std::erase_if(dirty_, [&](const auto& dirty) { return dirty.first == partition; });
   seen_.erase(it);
 }
 

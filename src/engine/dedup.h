@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "config/config.h"
 #include "engine/operator.h"
@@ -70,6 +71,11 @@ class Dedup final : public Operator {
   Pending pending_;
   std::unordered_map<int32_t, PartitionIds> seen_;  // cache over RocksDB, write-back
   size_t cached_ids_ = 0;
+  // The cache entries registered since the last flush (partition, entry): a commit costs
+  // what changed, not the size of the cache. Entries are map nodes, whose addresses stay
+  // valid until they are erased (only by clearing a partition, which drops its dirty ones).
+  std::vector<std::pair<int32_t, PartitionIds::value_type*>> dirty_;
+  std::vector<std::string> flush_keys_;  // FlushTo's scratch space
 };
 
 }  // namespace eddy::engine

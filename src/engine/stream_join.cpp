@@ -125,7 +125,7 @@ Status StreamJoin::Prepare(const Event& event, Side side, const PartitionContext
   const std::string prefix =
       state::EncodeWindowKeyPrefix(StoreOf(other), event.partition, event.key);
   std::map<std::string, Entries, std::less<>> rows;
-  Status scanned = db_.ScanPrefix(prefix, [&](std::string_view key, std::string_view) {
+  Status scanned = db_.ScanUserKeyWindows(prefix, [&](std::string_view key, std::string_view) {
     const int64_t time = RowTime(key);
     if (time >= event.event_time_ms - within_ms_ && time <= event.event_time_ms + within_ms_) {
       rows.emplace(std::string(key), Entries{});

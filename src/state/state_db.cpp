@@ -4,6 +4,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -122,7 +123,9 @@ Status CheckKeyFormat(rocksdb::DB& db, const std::string& path) {
   } else if (!status.IsNotFound()) {
     return FromRocks(status, "RocksDB get");
   } else {
-    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(rocksdb::ReadOptions()));
+    rocksdb::ReadOptions scan;
+    scan.total_order_seek = true;
+    std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(scan));
     it->SeekToFirst();
     if (!it->status().ok()) return FromRocks(it->status(), "RocksDB scan");
     if (!it->Valid()) {
@@ -139,6 +142,25 @@ Status CheckKeyFormat(rocksdb::DB& db, const std::string& path) {
 }
 
 }  // namespace
+
+// The prefix of a window key that identifies one user key's windows in one partition of a
+// store: everything but the trailing 8-byte window start (key_encoding.cpp). Feeds the prefix
+// bloom filters that ScanUserKeyWindows uses. Every other read is a total-order seek
+// (ReadOptionsFor), which ignores prefixes: their targets are not window keys, and a
+// prefix seek on them would skip files wrongly.
+class WindowKeyPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "eddy.WindowKeyPrefix.1"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - kWindowStartBytes);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() > kWindowStartBytes + 1 && key[0] == 'W';
+  }
+
+ private:
+  static constexpr size_t kWindowStartBytes = 8;
+};
 
 Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOptions options) {
   std::error_code error;
@@ -169,6 +191,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   rocksdb::BlockBasedTableOptions table_options;
   table_options.whole_key_filtering = true;
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  db_options.prefix_extractor = std::make_shared<WindowKeyPrefix>();
   db_options.memtable_whole_key_filtering = true;
   db_options.memtable_prefix_bloom_size_ratio = 0.02;
   db_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table_options));
@@ -226,6 +249,7 @@ namespace {
 rocksdb::ReadOptions ReadOptionsFor(const ReadSnapshot* snapshot,
                                     const rocksdb::Snapshot* rocks_snapshot) {
   rocksdb::ReadOptions options;
+  options.total_order_seek = true;  // see WindowKeyPrefix
   if (snapshot != nullptr) options.snapshot = rocks_snapshot;
   return options;
 }
@@ -245,6 +269,21 @@ Result<std::optional<std::string>> StateDb::Get(std::string_view key,
 Status StateDb::ScanPrefix(std::string_view prefix, const Visitor& visit,
                            const ReadSnapshot* snapshot) const {
   return ScanRange(prefix, PrefixSuccessor(prefix), visit, snapshot);
+}
+
+Status StateDb::ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit) const {
+  rocksdb::ReadOptions read_options;
+  read_options.prefix_same_as_start = true;  // stops at the end of the prefix
+  std::string first = std::string(windows_prefix);
+  AppendInt64Ordered(first, INT64_MIN);  // the earliest window of the key: a full window key
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  for (it->Seek(rocksdb::Slice(first)); it->Valid(); it->Next()) {
+    const rocksdb::Slice key = it->key();
+    if (!std::string_view(key.data(), key.size()).starts_with(windows_prefix)) break;
+    const rocksdb::Slice value = it->value();
+    if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
+  }
+  return FromRocks(it->status(), "RocksDB scan");
 }
 
 Status StateDb::ScanRange(std::string_view begin, std::string_view end, const Visitor& visit,

@@ -122,6 +122,12 @@ class StateDb {
   // returns false.
   Status ScanPrefix(std::string_view prefix, const Visitor& visit,
                     const ReadSnapshot* snapshot = nullptr) const;
+  // Calls visit(key, value) for each window of one user key in one partition of a store,
+  // `windows_prefix` being its EncodeWindowKeyPrefix, in window order, until visit returns
+  // false. The same as ScanPrefix(windows_prefix), but RocksDB's prefix bloom filters skip
+  // every memtable and SST file without that user key: the point-read cost of a key with no
+  // windows (dedup's new ids, a stream join's unmatched keys) instead of a seek per level.
+  Status ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit) const;
   // Calls visit(key, value) for each key in [begin, end) ("" end: no bound), in key order,
   // until visit returns false.
   Status ScanRange(std::string_view begin, std::string_view end, const Visitor& visit,

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -117,6 +118,54 @@ TEST_CASE("window keys of one user key scan as one start-ordered range", "[state
               return true;
             }).ok());
   CHECK(starts == std::vector<int64_t>{-60'000, 0, 60'000});
+}
+
+TEST_CASE("ScanUserKeyWindows finds exactly one user key's windows, in memtables and files",
+          "[state][state_db]") {
+  TempDir dir;
+  auto db = OpenDb(dir.path());
+  // User keys that are prefixes of each other, contain the escape bytes, or differ only in
+  // partition or store; half of the keys flushed to SST files, half in the memtable.
+  const std::vector<std::string> user_keys = {"a", "ab", "b", std::string("a\0", 2),
+                                              std::string("a\0\x01", 3), ""};
+  std::map<std::string, std::vector<int64_t>> expected;
+  auto write_round = [&](int64_t base) {
+    WriteBatch batch;
+    for (size_t i = 0; i < user_keys.size(); ++i) {
+      for (int64_t start : {base - 60'000, base, base + static_cast<int64_t>(i)}) {
+        batch.Put(EncodeWindowKey({"t.s", 0, user_keys[i], start}), "v");
+        expected[user_keys[i]].push_back(start);
+      }
+      batch.Put(EncodeWindowKey({"t.s", 1, user_keys[i], base}), "other partition");
+      batch.Put(EncodeWindowKey({"t.s2", 0, user_keys[i], base}), "other store");
+    }
+    REQUIRE(db->Write(batch).ok());
+  };
+  write_round(1'000'000);
+  REQUIRE(db->Flush().ok());
+  write_round(2'000'000);
+  for (const std::string& user_key : user_keys) {
+    std::vector<int64_t> starts;
+    REQUIRE(db->ScanUserKeyWindows(EncodeWindowKeyPrefix("t.s", 0, user_key),
+                                   [&](std::string_view key, std::string_view) {
+                                     starts.push_back(DecodeWindowKey(key)->window_start_ms);
+                                     return true;
+                                   })
+                .ok());
+    std::vector<int64_t> want = expected[user_key];
+    std::sort(want.begin(), want.end());
+    want.erase(std::unique(want.begin(), want.end()), want.end());
+    INFO("user key of " << user_key.size() << " bytes");
+    CHECK(starts == want);
+  }
+  int visited = 0;
+  REQUIRE(db->ScanUserKeyWindows(EncodeWindowKeyPrefix("t.s", 0, "absent"),
+                                 [&](std::string_view, std::string_view) {
+                                   ++visited;
+                                   return true;
+                                 })
+              .ok());
+  CHECK(visited == 0);
 }
 
 TEST_CASE("state persists across close and reopen", "[state][state_db]") {
