@@ -130,19 +130,29 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
   std::vector<Row> rows;
   Status decode_status;
   for (int32_t partition : owned_.Snapshot()) {
-    // The committed stream time, from the same atomic commit as the windows read below.
-    int64_t stream_time_ms = INT64_MIN;
-    Result<std::optional<std::string>> progress =
-        db_.Get(state::EncodeProgressKey(spec_.topology, spec_.topic, partition), &snapshot);
-    if (!progress.ok()) return progress.status();
-    if (progress->has_value()) {
-      if (auto decoded = state::DecodeProgress(**progress))
-        stream_time_ms = decoded->stream_time_ms;
-    }
+    // The committed stream time, from the same atomic commit as the windows read below; read
+    // only for a partition that has windows of the key (usually one of them).
+    std::optional<int64_t> stream_time;
+    Status progress_status;
+    auto committed_stream_time = [&]() -> int64_t {
+      if (stream_time) return *stream_time;
+      stream_time = INT64_MIN;
+      Result<std::optional<std::string>> progress =
+          db_.Get(state::EncodeProgressKey(spec_.topology, spec_.topic, partition), &snapshot);
+      if (!progress.ok()) {
+        progress_status = progress.status();
+      } else if (progress->has_value()) {
+        if (auto decoded = state::DecodeProgress(**progress))
+          stream_time = decoded->stream_time_ms;
+      }
+      return *stream_time;
+    };
     const std::string prefix = state::EncodeWindowKeyPrefix(spec_.store, partition, key);
-    EDDY_RETURN_IF_ERROR(db_.ScanPrefix(
+    EDDY_RETURN_IF_ERROR(db_.ScanUserKeyWindows(
         prefix,
         [&](std::string_view encoded_key, std::string_view value) {
+          const int64_t stream_time_ms = committed_stream_time();
+          if (!progress_status.ok()) return false;
           std::optional<state::DecodedWindowKey> decoded_key = state::DecodeWindowKey(encoded_key);
           Row row{partition, decoded_key ? decoded_key->window_start_ms : 0, 0, false, {}};
           std::optional<AggregateValues> values;
@@ -183,6 +193,7 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
           return true;
         },
         &snapshot));
+    EDDY_RETURN_IF_ERROR(progress_status);
     EDDY_RETURN_IF_ERROR(decode_status);
   }
   return rows;

@@ -121,7 +121,7 @@ Result<WindowAggregate::KeySessions*> WindowAggregate::LoadSessions(int32_t part
   if (it != cache.end()) return &it->second;
   KeySessions loaded;
   Status decode_status;
-  EDDY_RETURN_IF_ERROR(db_.ScanPrefix(
+  EDDY_RETURN_IF_ERROR(db_.ScanUserKeyWindows(
       state::EncodeWindowKeyPrefix(store_, partition, key),
       [&](std::string_view encoded_key, std::string_view value) {
         std::optional<state::DecodedWindowKey> decoded_key = state::DecodeWindowKey(encoded_key);

@@ -1,5 +1,6 @@
 #include "state/state_db.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
@@ -189,6 +190,7 @@ Result<std::unique_ptr<StateDb>> StateDb::Open(const std::string& dir, StateDbOp
   // probes every level's index; with them it costs a few hashes (10 bits per key: ~1% false
   // positives, ~1.2 MiB of filter per million keys).
   rocksdb::BlockBasedTableOptions table_options;
+  table_options.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
   table_options.whole_key_filtering = true;
   table_options.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   db_options.prefix_extractor = std::make_shared<WindowKeyPrefix>();
@@ -271,9 +273,11 @@ Status StateDb::ScanPrefix(std::string_view prefix, const Visitor& visit,
   return ScanRange(prefix, PrefixSuccessor(prefix), visit, snapshot);
 }
 
-Status StateDb::ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit) const {
+Status StateDb::ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit,
+                                   const ReadSnapshot* snapshot) const {
   rocksdb::ReadOptions read_options;
   read_options.prefix_same_as_start = true;  // stops at the end of the prefix
+  if (snapshot != nullptr) read_options.snapshot = snapshot->snapshot_;
   std::string first = std::string(windows_prefix);
   AppendInt64Ordered(first, INT64_MIN);  // the earliest window of the key: a full window key
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));

@@ -100,6 +100,11 @@ class ReadSnapshot {
 // a time, up to six) let memtables grow past 256 MiB before the first flush.
 inline constexpr uint64_t kWriteBufferBytes = 16u << 20;
 inline constexpr int kMaxWriteBuffers = 4;
+// RocksDB's cache of uncompressed SST blocks, shared by every read: view lookups, table
+// rows for joins, state the window cache dropped. RocksDB's default (8 MiB) made most view
+// lookups read and decompress a block from the file (benchmarks/compare's lookups: ~8,500
+// requests/s, a third of the time in block reads).
+inline constexpr size_t kBlockCacheBytes = 64u << 20;
 
 class StateDb {
  public:
@@ -127,7 +132,8 @@ class StateDb {
   // false. The same as ScanPrefix(windows_prefix), but RocksDB's prefix bloom filters skip
   // every memtable and SST file without that user key: the point-read cost of a key with no
   // windows (dedup's new ids, a stream join's unmatched keys) instead of a seek per level.
-  Status ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit) const;
+  Status ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit,
+                            const ReadSnapshot* snapshot = nullptr) const;
   // Calls visit(key, value) for each key in [begin, end) ("" end: no bound), in key order,
   // until visit returns false.
   Status ScanRange(std::string_view begin, std::string_view end, const Visitor& visit,
