@@ -55,6 +55,8 @@ struct StateConfig {
   std::string dir;  // non-empty
   // Flush dirty state + offsets to RocksDB at least this often while records flow.
   std::chrono::milliseconds commit_interval{100};
+  // Also commit as soon as a poll drains what the consumer fetched (engine::PipelineOptions).
+  bool commit_when_caught_up = true;
   bool sync_writes = false;  // fsync RocksDB's WAL on every commit (survives power loss)
 };
 

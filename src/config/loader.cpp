@@ -56,7 +56,8 @@ const std::vector<std::string> kDeliveryKeys = {"guarantee", "transactional_id",
                                                 "backoff",   "max_backoff",      "circuit_breaker"};
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
 const std::vector<std::string> kDeadLettersKeys = {"topic"};
-const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "sync_writes"};
+const std::vector<std::string> kStateKeys = {"dir", "commit_interval", "commit_when_caught_up",
+                                             "sync_writes"};
 const std::vector<std::string> kHttpKeys = {"listen", "io_threads", "readiness", "auth",
                                             "rate_limit"};
 const std::vector<std::string> kReadinessKeys = {"max_lag_records"};
@@ -555,6 +556,9 @@ void Loader::ParseState(const Value& v, StateConfig& out) {
   }
   if (const Value* interval = map->Find("commit_interval")) {
     if (const auto d = ReadDuration(*interval, /*allow_zero=*/false)) out.commit_interval = *d;
+  }
+  if (const Value* eager = map->Find("commit_when_caught_up")) {
+    if (const auto b = ReadBool(*eager)) out.commit_when_caught_up = *b;
   }
   if (const Value* sync = map->Find("sync_writes")) {
     if (const auto b = ReadBool(*sync)) out.sync_writes = *b;

@@ -226,7 +226,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   engine::PipelineOptions pipeline_options;
   pipeline_options.commit_interval = cfg.state.commit_interval;
   pipeline_options.commit_when_caught_up =
-      !cfg.state.sync_writes && cfg.delivery.guarantee != config::DeliveryGuarantee::kExactlyOnce;
+      cfg.state.commit_when_caught_up && !cfg.state.sync_writes &&
+      cfg.delivery.guarantee != config::DeliveryGuarantee::kExactlyOnce;
   parts->pipeline = std::make_unique<engine::Pipeline>(
       *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options,
       parts->reliable_sink.get(), parts->exactly_once.get());

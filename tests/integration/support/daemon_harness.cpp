@@ -38,6 +38,11 @@ std::string Deployment::ConfigYaml(const std::string& commit_interval) const {
          "state:\n"
          "  dir: " +
          state_dir_ + "\n  commit_interval: " + commit_interval +
+         // An interval of minutes is a run that must not commit (its work is to be lost):
+         // no commits when caught up either.
+         (commit_interval.ends_with("m") && !commit_interval.ends_with("ms")
+              ? "\n  commit_when_caught_up: false"
+              : "") +
          "\n"
          "http:\n"
          "  listen: 127.0.0.1:" +

@@ -188,6 +188,7 @@ TEST_CASE("every optional setting can be spelled out", "[config][loader]") {
 state:
   dir: /var/lib/eddy
   commit_interval: 2s
+  commit_when_caught_up: false
   sync_writes: true
 http:
   listen: localhost:0
@@ -228,6 +229,7 @@ topologies:
   CHECK(config.kafka.properties[2].value == "false");  // passed through as written
   CHECK(config.kafka.properties[3].value == "1048576");
   CHECK(config.state.commit_interval == milliseconds(2000));
+  CHECK_FALSE(config.state.commit_when_caught_up);
   CHECK(config.state.sync_writes);
   CHECK(config.http.listen_address == "localhost");
   CHECK(config.http.listen_port == 0);
@@ -278,7 +280,7 @@ TEST_CASE("an unknown key far from any valid one lists the valid keys", "[config
         std::vector<std::string>{
             Line("2:18",
                  "unknown key 'colour' in state; valid keys: dir, commit_interval, "
-                 "sync_writes"),
+                 "commit_when_caught_up, sync_writes"),
             Line("3:13", "topologies: expected a non-empty list of topologies; got an empty list"),
         });
   CHECK(Errors("kafak: {}\nstate: {dir: /s}\n") ==
