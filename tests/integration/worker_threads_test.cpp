@@ -97,7 +97,7 @@ bool ViewIsExact(uint16_t port, const std::map<std::string, WindowTotals>& expec
 
 }  // namespace
 
-TEST_CASE("two workers split the partitions; views are exact over both; one worker resumes",
+TEST_CASE("two workers split the partitions, views are exact over both, one worker resumes",
           "[eddy][kafka][workers]") {
   const std::string topic = UniqueName("workers");
   CreateTopic(topic, 4);

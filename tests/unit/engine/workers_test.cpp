@@ -84,9 +84,9 @@ int64_t CountOf(const View& view, const std::string& key) {
   return total;
 }
 
-TEST_CASE("workers: a topology's instances share owned partitions; views see the union",
+TEST_CASE("workers: a topology's instances share owned partitions, views see the union",
           "[engine][workers]") {
-  TempDir dir("eddy-workers");
+  testing::TempDir dir("eddy-workers");
   const config::Config config = LoadConfig(dir.path());
   metrics::Metrics metrics;
   Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir.path() + "/db", {});

@@ -172,7 +172,7 @@ TEST_CASE("workers: one worker's readiness is exactly its own", "[health][worker
         ReadinessResponse(worker, EvaluateReadiness(worker, options)).body);
 }
 
-TEST_CASE("workers: ready only when every worker is; counts summed, lag the largest",
+TEST_CASE("workers: ready only when every worker is, counts summed, lag the largest",
           "[health][workers]") {
   HealthOptions options;
   options.max_lag_records = 100;
