@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <algorithm>
+
 namespace eddy::config {
 
 std::string SourceLocation::ToString() const {
@@ -33,6 +35,33 @@ bool WritesToKafka(const TopologyConfig& topology) {
     if (!step.late_records_topic.empty()) return true;
   }
   return false;
+}
+
+std::string FirstStreamTableJoin(const Config& config) {
+  for (const TopologyConfig& topology : config.topologies) {
+    for (const StepConfig& step : topology.steps) {
+      if (step.kind == StepConfig::Kind::kJoin && step.join.with == JoinConfig::With::kTable) {
+        return topology.name + "." + step.name;
+      }
+    }
+  }
+  return "";
+}
+
+std::string WorkerSuffix(int worker) {
+  return worker == 0 ? std::string() : "-w" + std::to_string(worker);
+}
+
+ProcessingThreads ResolveProcessingThreads(const Config& config, unsigned hardware_threads) {
+  if (config.processing.threads) return {*config.processing.threads, ""};
+  if (const std::string join = FirstStreamTableJoin(config); !join.empty()) {
+    return {1, "auto: 1, because stream–table join " + join +
+                   " must see every partition of its table (docs/joins.md)"};
+  }
+  const int threads = std::clamp(static_cast<int>(std::min<unsigned>(hardware_threads, 1u << 16)),
+                                 1, ProcessingConfig::kMaxThreads);
+  return {threads, "auto: " + std::to_string(threads) + ", one per hardware thread (" +
+                       std::to_string(hardware_threads) + ")"};
 }
 
 }  // namespace eddy::config

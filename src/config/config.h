@@ -95,6 +95,16 @@ struct HttpConfig {
   ReadinessConfig readiness;
 };
 
+// How many workers process partitions in parallel (docs/architecture.md, "Threads"): each
+// worker is a thread with its own Kafka consumer in the group, so Kafka gives each partition
+// to exactly one worker, and its own instance of every topology.
+struct ProcessingConfig {
+  static constexpr int kMaxThreads = 256;
+  // 1..kMaxThreads; nullopt: `auto` (the default), resolved by ResolveProcessingThreads.
+  std::optional<int> threads;
+  SourceLocation threads_location;  // where `threads` was written; line 0: not written
+};
+
 enum class LogFormat { kText, kJson };
 struct LoggingConfig {
   std::string level = "info";  // one of trace, debug, info, warn, error, critical, off
@@ -357,7 +367,28 @@ struct Config {
   HttpConfig http;
   LoggingConfig logging;
   DeliveryConfig delivery;
+  ProcessingConfig processing;
   std::vector<TopologyConfig> topologies;  // non-empty
 };
+
+// The first stream–table join step of `config` ("topology.step"), or "" when there is none.
+// A worker owns only the table partitions Kafka assigns it, while a stream–table join may
+// look up any key (docs/joins.md): such configs run one worker.
+std::string FirstStreamTableJoin(const Config& config);
+
+// The number of workers to run: processing.threads when written; for `auto`, the hardware
+// threads (`hardware_threads`, std::thread::hardware_concurrency(); 0 = unknown counts as
+// 1), capped at ProcessingConfig::kMaxThreads, or 1 when the config has a stream–table
+// join. `why` says how `auto` was resolved (empty when threads was written).
+struct ProcessingThreads {
+  int threads = 1;
+  std::string why;
+};
+ProcessingThreads ResolveProcessingThreads(const Config& config, unsigned hardware_threads);
+
+// What tells worker `worker`'s identities apart (its transactional.id, group.instance.id and
+// exactly-once outbox): "" for worker 0, so that one worker keeps the identities eddy always
+// had, and "-w<worker>" for the others.
+std::string WorkerSuffix(int worker);
 
 }  // namespace eddy::config

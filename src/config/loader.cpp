@@ -50,8 +50,9 @@ namespace {
 
 // The keys allowed in each map of the schema, in documentation order (they are listed in
 // that order when an unknown key has no close match).
-const std::vector<std::string> kTopKeys = {"kafka",   "state",    "http",
-                                           "logging", "delivery", "topologies"};
+const std::vector<std::string> kTopKeys = {"kafka",    "state",      "http",      "logging",
+                                           "delivery", "processing", "topologies"};
+const std::vector<std::string> kProcessingKeys = {"threads"};
 const std::vector<std::string> kDeliveryKeys = {"guarantee", "transactional_id", "attempts",
                                                 "backoff",   "max_backoff",      "circuit_breaker"};
 const std::vector<std::string> kCircuitBreakerKeys = {"failures", "cooldown"};
@@ -276,6 +277,9 @@ class Loader {
   void ParseHttp(const Value& v, HttpConfig& out);
   void ParseLogging(const Value& v, LoggingConfig& out);
   void ParseDelivery(const Value& v, DeliveryConfig& out);
+  void ParseProcessing(const Value& v, ProcessingConfig& out);
+  // Checks between sections: processing.threads > 1 with a stream–table join.
+  void CheckProcessing(const Config& config);
   void ParseDeadLetters(const Value& v, DeadLettersConfig& out);
   void ParseTopologies(const Value& v, std::vector<TopologyConfig>& out);
   void ParseTopology(const Value& v, TopologyConfig& out);
@@ -343,7 +347,9 @@ LoadResult Loader::Load(const std::string& text) {
       if (const Value* v = top->Find("http")) ParseHttp(*v, config.http);
       if (const Value* v = top->Find("logging")) ParseLogging(*v, config.logging);
       if (const Value* v = top->Find("delivery")) ParseDelivery(*v, config.delivery);
+      if (const Value* v = top->Find("processing")) ParseProcessing(*v, config.processing);
       if (const Value* v = Require(*top, "topologies")) ParseTopologies(*v, config.topologies);
+      CheckProcessing(config);
     }
   }
 
@@ -656,6 +662,36 @@ void Loader::ParseLogging(const Value& v, LoggingConfig& out) {
                                                                 {"json", LogFormat::kJson}};
     if (const auto f = ReadEnum(*format, kFormats)) out.format = *f;
   }
+}
+
+void Loader::ParseProcessing(const Value& v, ProcessingConfig& out) {
+  const auto map = ReadMap(v, "processing", &kProcessingKeys, "a map like {threads: auto}");
+  if (!map) return;
+  if (const Value* threads = map->Find("threads")) {
+    const std::string expected =
+        "an integer from 1 to " + std::to_string(ProcessingConfig::kMaxThreads) + " or 'auto'";
+    if (const auto s = ReadScalar(*threads, expected)) {
+      if (s->text == "auto") return;
+      const Result<int64_t> n = ParseInteger(s->text);
+      if (!n.ok() || *n < 1 || *n > ProcessingConfig::kMaxThreads) {
+        ValueError(*s, "expected " + expected + "; got " + Quote(s->text));
+      } else {
+        out.threads = static_cast<int>(*n);
+        out.threads_location = s->location;
+      }
+    }
+  }
+}
+
+void Loader::CheckProcessing(const Config& config) {
+  if (!config.processing.threads || *config.processing.threads == 1) return;
+  const std::string join = FirstStreamTableJoin(config);
+  if (join.empty()) return;
+  Error(config.processing.threads_location,
+        "processing threads: " + std::to_string(*config.processing.threads) +
+            " workers cannot run stream–table join " + join +
+            ": each worker reads only the table partitions Kafka assigns it, and the join "
+            "looks up any key (docs/joins.md); use threads: 1 (or auto, which picks 1)");
 }
 
 void Loader::ParseDelivery(const Value& v, DeliveryConfig& out) {

@@ -1,4 +1,5 @@
-// Outbox layout (RocksDB keys from state::EncodeOutboxKey):
+// Outbox layout (RocksDB keys from state::EncodeOutboxKey; one outbox per worker, its names
+// suffixed with the worker's config::WorkerSuffix: "" for worker 0, "-w1", "-w2", ...):
 //
 //   "epoch"       -> u64be(epoch)                          written once per state directory
 //   "transaction" -> the last staged transaction, EncodeOutputTransaction:
@@ -71,15 +72,6 @@ struct Reader {
     return true;
   }
 };
-
-const std::string& EpochKey() {
-  static const std::string key = state::EncodeOutboxKey("epoch");
-  return key;
-}
-const std::string& TransactionKey() {
-  static const std::string key = state::EncodeOutboxKey("transaction");
-  return key;
-}
 
 constexpr std::chrono::milliseconds kStartTimeout{30'000};
 constexpr std::chrono::milliseconds kCommittedQueryTimeout{30'000};
@@ -170,9 +162,11 @@ std::string TransactionMarker(const OutputTransaction& transaction) {
 ExactlyOnceSink::ExactlyOnceSink(TransactionalOutput& output, state::StateDb& db,
                                  const config::DeliveryConfig& delivery,
                                  std::map<std::string, DeadLetterRoute> routes, RetryClock& clock,
-                                 metrics::Metrics& metrics)
+                                 metrics::Metrics& metrics, const std::string& outbox_suffix)
     : output_(output),
       db_(db),
+      epoch_key_(state::EncodeOutboxKey("epoch" + outbox_suffix)),
+      transaction_key_(state::EncodeOutboxKey("transaction" + outbox_suffix)),
       policy_{delivery.attempts, delivery.backoff, delivery.max_backoff},
       routes_(std::move(routes)),
       clock_(clock),
@@ -199,7 +193,7 @@ void ExactlyOnceSink::SetPublishError(const std::string& error) {
 
 Status ExactlyOnceSink::Recover() {
   // The epoch first: a fresh state directory draws one and keeps it.
-  Result<std::optional<std::string>> epoch = db_.Get(EpochKey());
+  Result<std::optional<std::string>> epoch = db_.Get(epoch_key_);
   if (!epoch.ok()) return epoch.status();
   if (*epoch && (*epoch)->size() == 8) {
     Reader reader{**epoch};
@@ -210,7 +204,7 @@ Status ExactlyOnceSink::Recover() {
     state::WriteBatch batch;
     std::string bytes;
     PutUint64(bytes, epoch_);
-    batch.Put(EpochKey(), bytes);
+    batch.Put(epoch_key_, bytes);
     EDDY_RETURN_IF_ERROR(db_.Write(batch));
   }
 
@@ -229,7 +223,7 @@ Status ExactlyOnceSink::Recover() {
   }
   SetPublishError("");
 
-  Result<std::optional<std::string>> stored = db_.Get(TransactionKey());
+  Result<std::optional<std::string>> stored = db_.Get(transaction_key_);
   if (!stored.ok()) return stored.status();
   recovered_ = true;
   if (!*stored) return Status::Ok();
@@ -278,7 +272,7 @@ Status ExactlyOnceSink::Stage(std::vector<PartitionOffset> offsets, state::Write
   transaction.offsets = std::move(offsets);
   transaction.records = std::move(kept_);
   kept_.clear();
-  batch.Put(TransactionKey(), EncodeOutputTransaction(transaction));
+  batch.Put(transaction_key_, EncodeOutputTransaction(transaction));
   last_id_ = transaction.id;
   staged_ = std::move(transaction);
   return Status::Ok();
@@ -335,7 +329,7 @@ Status ExactlyOnceSink::PublishWithRetry() {
     }
     if (replaced) {
       state::WriteBatch batch;
-      batch.Put(TransactionKey(), EncodeOutputTransaction(*staged_));
+      batch.Put(transaction_key_, EncodeOutputTransaction(*staged_));
       EDDY_RETURN_IF_ERROR(db_.Write(batch));
       retry = 0;
       continue;  // at once: nothing transient to wait for
@@ -356,7 +350,7 @@ Status ExactlyOnceSink::MarkPublished() {
   header.id = staged_->id;
   header.published = true;
   state::WriteBatch batch;
-  batch.Put(TransactionKey(), EncodeOutputTransaction(header));
+  batch.Put(transaction_key_, EncodeOutputTransaction(header));
   staged_.reset();
   // Only a shortcut for Recover(): without the mark, it asks the broker, which knows.
   if (Status written = db_.Write(batch); !written.ok()) {

@@ -33,6 +33,10 @@
 // next try of the same transaction, when their topology has a dead_letters topic; otherwise
 // Publish fails and processing stops, nothing lost: the outbox still holds the transaction.
 //
+// Workers: each worker (processing.threads) has its own ExactlyOnceSink, transactional
+// producer and outbox (`outbox_suffix`), so each has at most one transaction staged; their
+// outboxes and transactional ids never mix.
+//
 // Threading: the processing thread only, like every Sink; publish_error() from any thread.
 #pragma once
 
@@ -94,11 +98,12 @@ class TransactionalOutput {
 class ExactlyOnceSink final : public Sink {
  public:
   // `routes` and `dead_letter_topics` as for ReliableSink. `output`, `db`, `clock` and
-  // `metrics` must outlive this object.
+  // `metrics` must outlive this object. `outbox_suffix` names the outbox (the worker's
+  // config::WorkerSuffix; "" is the outbox of worker 0, which is every earlier version's).
   ExactlyOnceSink(TransactionalOutput& output, state::StateDb& db,
                   const config::DeliveryConfig& delivery,
                   std::map<std::string, DeadLetterRoute> routes, RetryClock& clock,
-                  metrics::Metrics& metrics);
+                  metrics::Metrics& metrics, const std::string& outbox_suffix = "");
 
   // Sink: Send keeps the record for the next Stage(); Flush has nothing to wait for.
   Status Send(SinkRecord record) override;
@@ -135,6 +140,8 @@ class ExactlyOnceSink final : public Sink {
 
   TransactionalOutput& output_;
   state::StateDb& db_;
+  const std::string epoch_key_;  // this outbox's keys
+  const std::string transaction_key_;
   const RetryPolicy policy_;
   const std::map<std::string, DeadLetterRoute> routes_;
   RetryClock& clock_;

@@ -26,7 +26,11 @@ Pipeline::Pipeline(Source& source, state::StateDb& db,
       commits_(metrics.state_commits.Add({})),
       state_write_errors_(metrics.state_write_errors.Add({})),
       assigned_gauge_(metrics.assigned_partitions.Add({})),
-      restoring_gauge_(metrics.restoring_partitions.Add({})) {}
+      worker_assigned_gauge_(
+          metrics.worker_assigned_partitions.Add({{"worker", std::to_string(options.worker)}})),
+      restoring_gauge_(metrics.restoring_partitions.Add({})) {
+  worker_assigned_gauge_.Set(0);
+}
 
 Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
   for (PartitionStart& start : partitions) {
@@ -57,7 +61,8 @@ Status Pipeline::OnPartitionsAssigned(std::vector<PartitionStart>& partitions) {
   StartLoadingTables(partitions);
   PublishRestoring();
   assigned_partitions_.fetch_add(static_cast<int>(partitions.size()));
-  assigned_gauge_.Set(assigned_partitions_.load());
+  assigned_gauge_.Increment(static_cast<double>(partitions.size()));
+  worker_assigned_gauge_.Set(assigned_partitions_.load());
   RefreshLag();
   assignment_received_.store(true);
   return Status::Ok();
@@ -84,7 +89,8 @@ Status Pipeline::OnPartitionsRevoked(const std::vector<TopicPartition>& partitio
     spdlog::info("revoked {}/{}", partition.topic, partition.partition);
   }
   assigned_partitions_.fetch_sub(static_cast<int>(partitions.size()));
-  assigned_gauge_.Set(assigned_partitions_.load());
+  assigned_gauge_.Decrement(static_cast<double>(partitions.size()));
+  worker_assigned_gauge_.Set(assigned_partitions_.load());
   RefreshLag();
   PublishRestoring();
   return Status::Ok();
@@ -121,8 +127,9 @@ void Pipeline::StartLoadingTables(const std::vector<PartitionStart>& partitions)
 }
 
 void Pipeline::PublishRestoring() {
-  restoring_partitions_.store(static_cast<int>(loading_.size()));
-  restoring_gauge_.Set(static_cast<double>(loading_.size()));
+  const int restoring = static_cast<int>(loading_.size());
+  // The gauge is the instance's: every worker moves it by its own change.
+  restoring_gauge_.Increment(restoring - restoring_partitions_.exchange(restoring));
 }
 
 std::set<std::string> Pipeline::DeferredTopics() const {

@@ -12,6 +12,15 @@
 // topologies' mutable state and this object. RequestStop() and the health accessors
 // (assignment_received() through max_partition_lag()) may be called from any thread: they
 // read atomics or take a mutex.
+//
+// Workers (processing.threads, docs/architecture.md "Threads"): the daemon runs one Pipeline
+// per worker thread, each with its own Source (a consumer of the same group: Kafka gives each
+// partition to one of them), its own topology instances and its own sink. A Pipeline never
+// touches another's objects, so nothing here needs a lock for that: what workers share is
+// thread-safe on its own — the StateDb (RocksDB; their keys are disjoint because every key
+// carries the partition its worker owns), the metrics, and the topologies' OwnedPartitions.
+// The instance-wide gauges (eddy_assigned_partitions, eddy_restoring_partitions) are moved by
+// each Pipeline's own changes (Increment/Decrement), so they hold the sum over workers.
 #pragma once
 
 #include <atomic>
@@ -63,6 +72,8 @@ struct PipelineOptions {
   // A commit whose RocksDB write fails (disk full, I/O error) is retried with backoff for this
   // long — processing waits, readiness is false — before processing stops with the error.
   std::chrono::milliseconds state_write_retry{30'000};
+  // Which worker this pipeline is (0, 1, ...): the `worker` label of its per-worker metrics.
+  int worker = 0;
 };
 
 // One assigned partition as the pipeline last saw it (refreshed every lag_refresh_interval
@@ -100,6 +111,7 @@ class Pipeline final : public SourceListener {
 
   // True once the source has assigned partitions (possibly none) at least once.
   bool assignment_received() const { return assignment_received_.load(); }
+  // Partitions assigned to this pipeline's source (this worker's, not the instance's).
   int assigned_partitions() const { return assigned_partitions_.load(); }
   // While a commit's RocksDB write is failing (and being retried): why; else empty.
   // Thread-safe (read by the HTTP threads for /readyz).
@@ -164,7 +176,8 @@ class Pipeline final : public SourceListener {
   prometheus::Histogram& commit_duration_;
   prometheus::Counter& commits_;
   prometheus::Counter& state_write_errors_;
-  prometheus::Gauge& assigned_gauge_;
+  prometheus::Gauge& assigned_gauge_;         // the instance's; moved by this worker's changes
+  prometheus::Gauge& worker_assigned_gauge_;  // this worker's alone
 
   mutable std::mutex state_error_mu_;
   std::string state_write_error_;  // guarded by state_error_mu_
@@ -179,7 +192,7 @@ class Pipeline final : public SourceListener {
   // steady_clock nanoseconds since its epoch; 0: the loop has not started.
   std::atomic<int64_t> last_iteration_ns_{0};
   std::atomic<int64_t> max_partition_lag_{-1};  // -1: unknown
-  prometheus::Gauge& restoring_gauge_;
+  prometheus::Gauge& restoring_gauge_;          // the instance's; moved by this worker's changes
 
   // Processing thread only.
   bool failed_ = false;  // once set, nothing more is committed (state may be half-applied)

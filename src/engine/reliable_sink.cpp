@@ -283,7 +283,14 @@ std::vector<std::string> ReliableSink::BlockedTopics() {
 }
 
 void ReliableSink::SetOpenGauge(const std::string& topic, bool open) {
-  metrics_.circuit_breaker_open.Add({{"topic", topic}}).Set(open ? 1 : 0);
+  // Moved by one, not set: with several workers each has its own breaker for the topic, and
+  // the gauge counts those that are open (one worker: 0 or 1).
+  prometheus::Gauge& gauge = metrics_.circuit_breaker_open.Add({{"topic", topic}});
+  if (open) {
+    gauge.Increment();
+  } else {
+    gauge.Decrement();
+  }
   if (open) {
     open_gauges_.insert(topic);
     spdlog::warn("sink topic {}: circuit breaker open; pausing the sources writing to it for {} ms",

@@ -34,7 +34,9 @@
 // Time (delays, cooldowns) and jitter come from a RetryClock, so tests drive them without
 // sleeping.
 //
-// Threading: like every Sink, owned and called by the processing thread only.
+// Threading: like every Sink, owned and called by one processing thread (one worker's) only.
+// Workers each have their own; the only thing they share is eddy_sink_circuit_open{topic},
+// which each moves by one (atomically) when its breaker for the topic opens or closes.
 #pragma once
 
 #include <chrono>
@@ -153,7 +155,7 @@ class ReliableSink final : public Sink {
 
   std::map<std::string, CircuitBreaker> breakers_;
   std::set<std::string> sent_since_flush_;  // topics sent to since the last Flush
-  std::set<std::string> open_gauges_;       // topics whose open gauge is 1
+  std::set<std::string> open_gauges_;       // topics whose open gauge this sink moved up
   // Topics with a record that Send could not deliver for a transient reason since the last
   // Flush: that Flush is no success for them.
   std::set<std::string> failed_since_flush_;

@@ -29,7 +29,8 @@ constexpr uint64_t kLogEvery = 10'000;
 }  // namespace
 
 Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
-                   metrics::Metrics& metrics, state::WindowRetention* retention, Sink* sink)
+                   metrics::Metrics& metrics, state::WindowRetention* retention, Sink* sink,
+                   std::shared_ptr<OwnedPartitions> owned)
     : name_(config.name),
       idle_timeout_([&] {
         std::chrono::milliseconds smallest{0};
@@ -46,6 +47,7 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
       retention_(retention),
       sink_(sink),
       dead_letter_topic_(config.dead_letters.topic),
+      owned_(owned != nullptr ? std::move(owned) : std::make_shared<OwnedPartitions>()),
       processed_(metrics.records_processed.Add({{"topology", config.name}})),
       end_to_end_(metrics.end_to_end_latency.Add({{"topology", config.name}},
                                                  metrics::Metrics::EndToEndBuckets())) {
@@ -91,8 +93,10 @@ std::vector<std::string> Topology::topics() const {
 
 Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig& config,
                                                    state::StateDb& db, metrics::Metrics& metrics,
-                                                   state::WindowRetention* retention, Sink* sink) {
-  std::unique_ptr<Topology> topology(new Topology(config, db, metrics, retention, sink));
+                                                   state::WindowRetention* retention, Sink* sink,
+                                                   std::shared_ptr<OwnedPartitions> owned) {
+  std::unique_ptr<Topology> topology(
+      new Topology(config, db, metrics, retention, sink, std::move(owned)));
   Topology& t = *topology;
   for (const config::SourceConfig& source_config : config.sources) {
     SourceNode source;
@@ -340,7 +344,7 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
                   view.from,       node.window->store(), step_config.window,
                   step_config.emit};
     t.views_.push_back(
-        std::make_unique<WindowView>(std::move(spec), node.window->aggregates(), db, t.owned_));
+        std::make_unique<WindowView>(std::move(spec), node.window->aggregates(), db, *t.owned_));
   }
   for (const config::SinkConfig& sink_config : config.sinks) {
     const std::optional<size_t> index = step_index(sink_config.from);
@@ -506,7 +510,7 @@ Status Topology::FinishAssignment() {
       EDDY_RETURN_IF_ERROR(step->RestorePartition(partition, stream_time));
     }
     PublishStreamTime(partition, stream_time);
-    owned_.Add(partition);
+    owned_->Add(partition);
   }
   new_tasks_.clear();
   return Status::Ok();
@@ -530,7 +534,7 @@ void Topology::OnRevoked(const std::string& topic, int32_t partition) {
   tasks_.erase(partition);
   held_since_.erase(partition);
   std::erase(new_tasks_, partition);
-  owned_.Remove(partition);
+  owned_->Remove(partition);
   for (StatefulStep* step : stateful_) step->DropPartition(partition);
 }
 

@@ -14,8 +14,12 @@
 // after a crash never count twice; offsets only move forward inside that same batch, so
 // nothing is lost.
 //
-// Threading: everything except views() is processing-thread only. Views are thread-safe
-// (see view.h).
+// Threading: everything except views() is processing-thread only: one Topology belongs to
+// one worker (Pipeline), and is never touched by another; it needs no locks. Workers run one
+// instance each of every topology, built from the same config; what instances share is
+// thread-safe by itself: the StateDb (each worker writes the keys of the partitions it owns,
+// see state/key_encoding.cpp), the metrics, the WindowRetention, and the OwnedPartitions the
+// views read. Views are thread-safe (see view.h).
 #pragma once
 
 #include <chrono>
@@ -77,10 +81,14 @@ class Topology {
   // and the partitions' committed stream times in OnCommitted.
   // `sink` receives the records of the topology's `sinks:` and late_records topics; it may
   // be null only when the topology has neither (config::WritesToKafka is false).
+  // `owned` (null: a set of its own) is where the topology records the partitions it owns,
+  // shared by the instances of one topology in all workers so that its views (of any
+  // instance) serve the union.
   static Result<std::unique_ptr<Topology>> Create(const config::TopologyConfig& config,
                                                   state::StateDb& db, metrics::Metrics& metrics,
                                                   state::WindowRetention* retention = nullptr,
-                                                  Sink* sink = nullptr);
+                                                  Sink* sink = nullptr,
+                                                  std::shared_ptr<OwnedPartitions> owned = nullptr);
 
   const std::string& name() const { return name_; }
   // The dead_letters topic; empty when the topology has none.
@@ -237,7 +245,7 @@ class Topology {
   };
 
   Topology(const config::TopologyConfig& config, state::StateDb& db, metrics::Metrics& metrics,
-           state::WindowRetention* retention, Sink* sink);
+           state::WindowRetention* retention, Sink* sink, std::shared_ptr<OwnedPartitions> owned);
   // Phase one over the steps reading `input`, which output `event`; collects what phase two
   // must do in `effects`; sets `reason` on failure.
   Status PrepareChildren(InputId input, const std::vector<size_t>& children, const Event& event,
@@ -290,7 +298,8 @@ class Topology {
   std::vector<std::string> stores_;      // stores purged by the window retention
   std::vector<StepNode> nodes_;
   std::vector<std::unique_ptr<View>> views_;
-  OwnedPartitions owned_;  // thread-safe; read by views
+  // Thread-safe; shared with the other workers' instances of this topology; read by views.
+  const std::shared_ptr<OwnedPartitions> owned_;
   prometheus::Counter& processed_;
   std::map<FailureReason, prometheus::Counter*> failed_;
   std::map<FailureReason, prometheus::Counter*> dead_lettered_;  // empty without dead letters

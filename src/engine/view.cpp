@@ -15,17 +15,21 @@ namespace eddy::engine {
 
 void OwnedPartitions::Add(int32_t partition) {
   std::lock_guard lock(mutex_);
-  partitions_.insert(partition);
+  ++owners_[partition];
 }
 
 void OwnedPartitions::Remove(int32_t partition) {
   std::lock_guard lock(mutex_);
-  partitions_.erase(partition);
+  auto it = owners_.find(partition);
+  if (it != owners_.end() && --it->second <= 0) owners_.erase(it);
 }
 
 std::vector<int32_t> OwnedPartitions::Snapshot() const {
   std::lock_guard lock(mutex_);
-  return {partitions_.begin(), partitions_.end()};
+  std::vector<int32_t> partitions;
+  partitions.reserve(owners_.size());
+  for (const auto& [partition, owners] : owners_) partitions.push_back(partition);
+  return partitions;
 }
 
 Result<std::optional<std::string>> View::WriteRange(const KeyRange& range,

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -29,17 +30,22 @@
 
 namespace eddy::engine {
 
-// The source partitions a topology currently owns. Written by the processing thread on
-// rebalance, read by HTTP threads.
+// The source partitions a topology currently owns, over every worker running an instance of
+// it (the workers' Topology objects share one OwnedPartitions, so a view answers over their
+// union). A partition is owned while any owner holds it: Add and Remove count, so a task
+// whose topics went to two workers (an assignor other than range) stays owned until both
+// let it go. Written by the processing threads on rebalance, read by HTTP threads.
+//
+// Thread-safety: every method is thread-safe (mutex_).
 class OwnedPartitions {
  public:
   void Add(int32_t partition);
-  void Remove(int32_t partition);
+  void Remove(int32_t partition);  // one owner lets it go
   std::vector<int32_t> Snapshot() const;
 
  private:
   mutable std::mutex mutex_;
-  std::set<int32_t> partitions_;  // guarded by mutex_
+  std::map<int32_t, int> owners_;  // partition -> owners (> 0); guarded by mutex_
 };
 
 // What a view reads: one windowed step of one topology.

@@ -53,6 +53,10 @@ Metrics::Metrics()
                                      "High watermark minus next offset to process, per partition")),
       assigned_partitions(Declare<prometheus::Gauge>(
           "eddy_assigned_partitions", "Source partitions currently assigned to this instance")),
+      worker_assigned_partitions(
+          Declare<prometheus::Gauge>("eddy_worker_assigned_partitions",
+                                     "Source partitions currently assigned to one worker "
+                                     "(processing.threads)")),
       processing_latency(
           Declare<prometheus::Histogram>("eddy_processing_latency_seconds",
                                          "Time from consumption of a record to the commit of its "
@@ -81,7 +85,8 @@ Metrics::Metrics()
       sink_retries(Declare<prometheus::Counter>(
           "eddy_sink_retries_total", "Records sent again after a failed send or delivery")),
       circuit_breaker_open(Declare<prometheus::Gauge>(
-          "eddy_sink_circuit_open", "1 while the circuit breaker of a sink topic is open")),
+          "eddy_sink_circuit_open",
+          "Workers whose circuit breaker of a sink topic is open (0 or 1 with one worker)")),
       sink_transactions(
           Declare<prometheus::Counter>("eddy_sink_transactions_total",
                                        "Kafka transactions of exactly-once output, by result "

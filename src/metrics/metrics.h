@@ -89,8 +89,10 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& duplicates_dropped;
   // High watermark minus the next offset to process, per assigned partition. {topic, partition}
   prometheus::Family<prometheus::Gauge>& consumer_lag;
-  // Partitions currently assigned to this instance. {}
+  // Partitions currently assigned to this instance: the sum over its workers. {}
   prometheus::Family<prometheus::Gauge>& assigned_partitions;
+  // Partitions currently assigned to one worker (processing.threads). {worker}
+  prometheus::Family<prometheus::Gauge>& worker_assigned_partitions;
   // Time from a record being handed over by the consumer to its effects (state and
   // offset) being committed to RocksDB, per record. {}
   prometheus::Family<prometheus::Histogram>& processing_latency;
@@ -112,8 +114,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& dead_letter_records;
   // Records sent again to a topic after a failed send or delivery. {topic}
   prometheus::Family<prometheus::Counter>& sink_retries;
-  // 1 while the circuit breaker of a sink topic is open (its writers' sources paused),
-  // else 0. {topic}
+  // Workers whose circuit breaker of a sink topic is open (their writers' sources paused):
+  // 0 or 1 with one worker. {topic}
   prometheus::Family<prometheus::Gauge>& circuit_breaker_open;
   // delivery.guarantee exactly_once: Kafka transactions that committed (result="committed")
   // or were aborted to be tried again (result="aborted"). {result}

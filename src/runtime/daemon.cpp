@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +29,7 @@
 #include "runtime/health.h"
 #include "runtime/instrumentation.h"
 #include "runtime/views_api.h"
+#include "state/key_encoding.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
 
@@ -42,13 +44,15 @@ constexpr auto kShutdownDeadline = std::chrono::seconds(8);
 
 }  // namespace
 
-struct Daemon::Parts {
-  config::Config config;
-  // Declaration order is destruction order in reverse: the server and the pipeline go
-  // before the state they read.
-  std::unique_ptr<metrics::Metrics> metrics;
-  state::WindowRetention window_retention;  // outlives db, whose compactions consult it
-  std::unique_ptr<state::StateDb> db;
+namespace {
+
+// One worker (processing.threads): a processing thread's own consumer, sink and topology
+// instances, built from the same config as every other worker's. Owned by Parts; its
+// thread is started and joined by Daemon::Run.
+struct Worker {
+  int index = 0;
+  config::KafkaConfig kafka;  // the config's, with this worker's group.instance.id
+  // Declaration order is destruction order in reverse, as in Parts.
   std::unique_ptr<kafka::KafkaSink> sink;  // only when some topology writes to Kafka
   // Retries, dead letters and circuit breakers around `sink`; what topologies write to.
   std::unique_ptr<engine::RetryClock> retry_clock;
@@ -59,8 +63,20 @@ struct Daemon::Parts {
   std::unique_ptr<kafka::KafkaTransactions> transactions;  // uses source's consumer
   std::unique_ptr<engine::ExactlyOnceSink> exactly_once;
   std::unique_ptr<engine::Pipeline> pipeline;
-  std::unique_ptr<http::AccessControl> access;  // outlives the server that asks it
-  std::unique_ptr<HealthChecks> health;         // reads pipeline, exactly_once, stopping
+};
+
+}  // namespace
+
+struct Daemon::Parts {
+  config::Config config;
+  // Declaration order is destruction order in reverse: the server and the workers go before
+  // the state they read.
+  std::unique_ptr<metrics::Metrics> metrics;
+  state::WindowRetention window_retention;  // outlives db, whose compactions consult it
+  std::unique_ptr<state::StateDb> db;
+  std::vector<std::unique_ptr<Worker>> workers;  // at least one
+  std::unique_ptr<http::AccessControl> access;   // outlives the server that asks it
+  std::unique_ptr<HealthChecks> health;          // reads the workers and stopping
   std::unique_ptr<http::Server> server;
   std::vector<http::Router::RouteInfo> routes;  // what `server` routes; constant
   std::atomic<bool> stopping{false};
@@ -151,6 +167,127 @@ Result<http::AccessOptions> AccessOptionsOf(const config::HttpConfig& http_confi
   return options;
 }
 
+// Worker `index`'s consumer, sink, topologies and pipeline (see Worker).
+Result<std::unique_ptr<Worker>> CreateWorker(
+    Daemon::Parts& parts, int index,
+    const std::vector<std::shared_ptr<engine::OwnedPartitions>>& owned) {
+  const config::Config& cfg = parts.config;
+  auto worker = std::make_unique<Worker>();
+  worker->index = index;
+  worker->kafka = cfg.kafka;
+  // Static membership: each consumer of the group needs its own group.instance.id.
+  for (config::KafkaProperty& property : worker->kafka.properties) {
+    if (property.name == "group.instance.id") property.value += config::WorkerSuffix(index);
+  }
+  Result<std::unique_ptr<kafka::KafkaSource>> source =
+      kafka::KafkaSource::Create(worker->kafka, *parts.metrics);
+  if (!source.ok()) return source.status();
+  worker->source = std::move(*source);
+
+  // A producer only when something writes to Kafka: sinks, late_records or dead_letters.
+  engine::Sink* topology_sink = nullptr;
+  if (std::any_of(cfg.topologies.begin(), cfg.topologies.end(), config::WritesToKafka)) {
+    worker->retry_clock = engine::SystemRetryClock();
+    if (cfg.delivery.guarantee == config::DeliveryGuarantee::kExactlyOnce) {
+      Result<std::unique_ptr<kafka::KafkaTransactions>> transactions =
+          kafka::KafkaTransactions::Create(
+              worker->kafka, kafka::TransactionalId(cfg) + config::WorkerSuffix(index),
+              *worker->source, *parts.metrics);
+      if (!transactions.ok()) return transactions.status();
+      worker->transactions = std::move(*transactions);
+      worker->exactly_once = std::make_unique<engine::ExactlyOnceSink>(
+          *worker->transactions, *parts.db, cfg.delivery,
+          engine::ReliableSink::RoutesOf(cfg.topologies), *worker->retry_clock, *parts.metrics,
+          config::WorkerSuffix(index));
+      topology_sink = worker->exactly_once.get();
+    } else {
+      Result<std::unique_ptr<kafka::KafkaSink>> sink =
+          kafka::KafkaSink::Create(worker->kafka, *parts.metrics);
+      if (!sink.ok()) return sink.status();
+      worker->sink = std::move(*sink);
+      std::set<std::string> dead_letter_topics;
+      for (const config::TopologyConfig& topology : cfg.topologies) {
+        if (!topology.dead_letters.topic.empty()) {
+          dead_letter_topics.insert(topology.dead_letters.topic);
+        }
+      }
+      worker->reliable_sink = std::make_unique<engine::ReliableSink>(
+          *worker->sink, cfg.delivery, engine::ReliableSink::RoutesOf(cfg.topologies),
+          std::move(dead_letter_topics), *worker->retry_clock, *parts.metrics);
+      topology_sink = worker->reliable_sink.get();
+    }
+  }
+  for (size_t i = 0; i < cfg.topologies.size(); ++i) {
+    Result<std::unique_ptr<engine::Topology>> topology =
+        engine::Topology::Create(cfg.topologies[i], *parts.db, *parts.metrics,
+                                 &parts.window_retention, topology_sink, owned[i]);
+    if (!topology.ok()) return topology.status();
+    worker->topologies.push_back(std::move(*topology));
+  }
+
+  engine::PipelineOptions pipeline_options;
+  pipeline_options.commit_interval = cfg.state.commit_interval;
+  pipeline_options.commit_when_caught_up =
+      cfg.state.commit_when_caught_up && !cfg.state.sync_writes &&
+      cfg.delivery.guarantee != config::DeliveryGuarantee::kExactlyOnce;
+  pipeline_options.worker = index;
+  worker->pipeline = std::make_unique<engine::Pipeline>(
+      *worker->source, *parts.db, worker->topologies, *parts.metrics, pipeline_options,
+      worker->reliable_sink.get(), worker->exactly_once.get());
+  return worker;
+}
+
+// Exactly-once: the outboxes of workers this run does not have (a restart with fewer
+// threads) may each hold a transaction staged in RocksDB that never reached Kafka. No
+// worker of this run would ever publish it, so it is settled now, before any worker starts,
+// exactly as that worker's own start would have (ExactlyOnceSink::Recover with its
+// transactional id, which also fences a producer of that id left behind). Runs on the
+// calling thread and borrows worker 0's consumer (its group's committed offsets) before
+// that worker's thread owns it.
+Status SettleLeftoverOutboxes(Daemon::Parts& parts) {
+  const config::Config& cfg = parts.config;
+  Worker& first = *parts.workers.front();
+  if (first.exactly_once == nullptr) return Status::Ok();
+  const std::string prefix = state::EncodeOutboxKey("transaction-w");
+  std::vector<int> leftover;
+  Status decode_status;
+  EDDY_RETURN_IF_ERROR(parts.db->ScanPrefix(prefix, [&](std::string_view key,
+                                                        std::string_view value) {
+    int index = 0;
+    const std::string_view digits = key.substr(prefix.size());
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+    if (error != std::errc() || end != digits.data() + digits.size()) return true;
+    const std::optional<engine::OutputTransaction> transaction =
+        engine::DecodeOutputTransaction(value);
+    if (!transaction) {
+      decode_status = Status::Internal("exactly-once output: the outbox of worker " +
+                                       std::to_string(index) + " is corrupt");
+      return false;
+    }
+    if (index >= static_cast<int>(parts.workers.size()) && !transaction->published) {
+      leftover.push_back(index);
+    }
+    return true;
+  }));
+  EDDY_RETURN_IF_ERROR(decode_status);
+  for (const int index : leftover) {
+    spdlog::info(
+        "exactly-once: settling the unpublished transaction of worker {}, which this "
+        "run (processing.threads {}) does not have",
+        index, parts.workers.size());
+    Result<std::unique_ptr<kafka::KafkaTransactions>> transactions =
+        kafka::KafkaTransactions::Create(first.kafka,
+                                         kafka::TransactionalId(cfg) + config::WorkerSuffix(index),
+                                         *first.source, *parts.metrics);
+    if (!transactions.ok()) return transactions.status();
+    engine::ExactlyOnceSink outbox(**transactions, *parts.db, cfg.delivery,
+                                   engine::ReliableSink::RoutesOf(cfg.topologies),
+                                   *first.retry_clock, *parts.metrics, config::WorkerSuffix(index));
+    EDDY_RETURN_IF_ERROR(outbox.Recover());
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
@@ -165,81 +302,55 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   parts->db = std::move(*db);
   CollectStateDbMetrics(*parts->metrics, *parts->db);
 
-  Result<std::unique_ptr<kafka::KafkaSource>> source =
-      kafka::KafkaSource::Create(cfg.kafka, *parts->metrics);
-  if (!source.ok()) return source.status();
-  parts->source = std::move(*source);
-
-  // A producer only when something writes to Kafka: sinks, late_records or dead_letters.
-  engine::Sink* topology_sink = nullptr;
-  if (std::any_of(cfg.topologies.begin(), cfg.topologies.end(), config::WritesToKafka)) {
-    parts->retry_clock = engine::SystemRetryClock();
-    if (cfg.delivery.guarantee == config::DeliveryGuarantee::kExactlyOnce) {
-      Result<std::unique_ptr<kafka::KafkaTransactions>> transactions =
-          kafka::KafkaTransactions::Create(cfg.kafka, kafka::TransactionalId(cfg), *parts->source,
-                                           *parts->metrics);
-      if (!transactions.ok()) return transactions.status();
-      parts->transactions = std::move(*transactions);
-      parts->exactly_once = std::make_unique<engine::ExactlyOnceSink>(
-          *parts->transactions, *parts->db, cfg.delivery,
-          engine::ReliableSink::RoutesOf(cfg.topologies), *parts->retry_clock, *parts->metrics);
-      topology_sink = parts->exactly_once.get();
-    } else {
-      Result<std::unique_ptr<kafka::KafkaSink>> sink =
-          kafka::KafkaSink::Create(cfg.kafka, *parts->metrics);
-      if (!sink.ok()) return sink.status();
-      parts->sink = std::move(*sink);
-      std::set<std::string> dead_letter_topics;
-      for (const config::TopologyConfig& topology : cfg.topologies) {
-        if (!topology.dead_letters.topic.empty()) {
-          dead_letter_topics.insert(topology.dead_letters.topic);
-        }
-      }
-      parts->reliable_sink = std::make_unique<engine::ReliableSink>(
-          *parts->sink, cfg.delivery, engine::ReliableSink::RoutesOf(cfg.topologies),
-          std::move(dead_letter_topics), *parts->retry_clock, *parts->metrics);
-      topology_sink = parts->reliable_sink.get();
-    }
+  const config::ProcessingThreads threads =
+      config::ResolveProcessingThreads(cfg, std::thread::hardware_concurrency());
+  spdlog::info("processing with {} worker(s){}", threads.threads,
+               threads.why.empty() ? "" : " (" + threads.why + ")");
+  // One OwnedPartitions per topology, shared by its instances in every worker: its views
+  // serve the union of the partitions the workers own.
+  std::vector<std::shared_ptr<engine::OwnedPartitions>> owned;
+  for (size_t i = 0; i < cfg.topologies.size(); ++i) {
+    owned.push_back(std::make_shared<engine::OwnedPartitions>());
   }
-  for (const config::TopologyConfig& topology_config : cfg.topologies) {
-    Result<std::unique_ptr<engine::Topology>> topology = engine::Topology::Create(
-        topology_config, *parts->db, *parts->metrics, &parts->window_retention, topology_sink);
-    if (!topology.ok()) return topology.status();
-    parts->topologies.push_back(std::move(*topology));
+  for (int index = 0; index < threads.threads; ++index) {
+    Result<std::unique_ptr<Worker>> worker = CreateWorker(*parts, index, owned);
+    if (!worker.ok()) return worker.status();
+    parts->workers.push_back(std::move(*worker));
   }
+  const Worker& first = *parts->workers.front();
 
   // Stream–stream joins meet records by partition number; only the range assignor gives one
-  // member the same partition numbers of every topic (see docs/joins.md).
-  const bool joins_streams = std::any_of(parts->topologies.begin(), parts->topologies.end(),
+  // member the same partition numbers of every topic (see docs/joins.md). Every worker is a
+  // member of the group, so this holds between the workers of one instance too.
+  const bool joins_streams = std::any_of(first.topologies.begin(), first.topologies.end(),
                                          [](const auto& t) { return t->aligns_inputs(); });
   for (const config::KafkaProperty& property : cfg.kafka.properties) {
     if (joins_streams && property.name == "partition.assignment.strategy" &&
         !property.value.starts_with("range")) {
       spdlog::warn(
           "{}: partition.assignment.strategy '{}' does not start with 'range': with "
-          "several instances in one group, a stream–stream join would see partitions "
-          "of its two topics on different instances and miss matches",
+          "several instances or workers in one group, a stream–stream join would see "
+          "partitions of its two topics on different members and miss matches",
           property.location.ToString(), property.value);
     }
   }
-
-  engine::PipelineOptions pipeline_options;
-  pipeline_options.commit_interval = cfg.state.commit_interval;
-  pipeline_options.commit_when_caught_up =
-      cfg.state.commit_when_caught_up && !cfg.state.sync_writes &&
-      cfg.delivery.guarantee != config::DeliveryGuarantee::kExactlyOnce;
-  parts->pipeline = std::make_unique<engine::Pipeline>(
-      *parts->source, *parts->db, parts->topologies, *parts->metrics, pipeline_options,
-      parts->reliable_sink.get(), parts->exactly_once.get());
 
   HealthOptions health_options;
   health_options.max_lag_records = cfg.http.readiness.max_lag_records;
   // librdkafka retries authentication failures forever: readiness says why it waits.
   health_options.authentication_error = [&parts = *parts] {
-    return config::RedactSecrets(parts.source->AuthenticationError(), parts.config.kafka);
+    for (const auto& worker : parts.workers) {
+      std::string error = worker->source->AuthenticationError();
+      if (!error.empty()) return config::RedactSecrets(error, parts.config.kafka);
+    }
+    return std::string();
   };
-  parts->health = std::make_unique<HealthChecks>(*parts->pipeline, parts->exactly_once.get(),
-                                                 parts->stopping, health_options);
+  std::vector<HealthWorker> health_workers;
+  for (const auto& worker : parts->workers) {
+    health_workers.push_back({worker->pipeline.get(), worker->exactly_once.get()});
+  }
+  parts->health =
+      std::make_unique<HealthChecks>(std::move(health_workers), parts->stopping, health_options);
   parts->health->RegisterMetrics(*parts->metrics);
 
   http::ServerOptions server_options;
@@ -270,19 +381,34 @@ Status Daemon::Run() {
   spdlog::info("eddy {} serving HTTP on {}:{}, state in {}", EDDY_VERSION,
                parts.config.http.listen_address, parts.server->port(), parts.db->path());
 
-  std::atomic<bool> processing_done{false};
-  Status processing_status;
-  std::thread processing([&] {
-    processing_status = parts.pipeline->Run();
-    processing_done.store(true);
-  });
+  // Before any worker starts: it borrows worker 0's consumer.
+  if (Status settled = SettleLeftoverOutboxes(parts); !settled.ok()) {
+    parts.server->Stop();
+    return settled;
+  }
+
+  // Each worker's thread runs its Pipeline; `done` counts those that returned (a failure,
+  // or a stop).
+  const size_t worker_count = parts.workers.size();
+  std::atomic<size_t> done{0};
+  std::vector<Status> statuses(worker_count);
+  std::vector<std::thread> threads;
+  threads.reserve(worker_count);
+  for (size_t i = 0; i < worker_count; ++i) {
+    threads.emplace_back([&, i] {
+      statuses[i] = parts.workers[i]->pipeline->Run();
+      done.fetch_add(1);
+    });
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   const timespec poll_interval{0, 200'000'000};
-  while (!processing_done.load()) {
+  // Any worker that returns on its own has failed (only a stop ends one cleanly): the
+  // daemon stops, as it did when its one processing thread stopped.
+  while (done.load() == 0) {
     const int signal_number = sigtimedwait(&signals, nullptr, &poll_interval);
     if (signal_number == SIGINT || signal_number == SIGTERM) {
       spdlog::info("received {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
@@ -290,7 +416,7 @@ Status Daemon::Run() {
     }
   }
   parts.stopping.store(true);
-  parts.pipeline->RequestStop();
+  for (const auto& worker : parts.workers) worker->pipeline->RequestStop();
 
   std::atomic<bool> shutdown_finished{false};
   std::thread watchdog([&] {
@@ -305,12 +431,16 @@ Status Daemon::Run() {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   });
-  processing.join();
+  // Every worker stops polling, commits and leaves the group; then HTTP stops.
+  for (std::thread& thread : threads) thread.join();
   parts.server->Stop();
   shutdown_finished.store(true);
   watchdog.join();
-  if (processing_status.ok()) spdlog::info("stopped cleanly; state and offsets committed");
-  return processing_status;
+  for (const Status& status : statuses) {
+    if (!status.ok()) return status;
+  }
+  spdlog::info("stopped cleanly; state and offsets committed");
+  return Status::Ok();
 }
 
 namespace {
@@ -323,7 +453,10 @@ http::Router BuildRouter(Daemon::Parts& parts) {
     return http::Response::Text(200, parts.metrics->SerializeText(),
                                 "text/plain; version=0.0.4; charset=utf-8");
   });
-  AddApiRoutes(router, ApiContext{parts.config, parts.topologies, *parts.db, *parts.pipeline});
+  std::vector<const engine::Pipeline*> pipelines;
+  for (const auto& worker : parts.workers) pipelines.push_back(worker->pipeline.get());
+  AddApiRoutes(router, ApiContext{parts.config, parts.workers.front()->topologies, *parts.db,
+                                  std::move(pipelines)});
   return router;
 }
 

@@ -2,11 +2,15 @@
 //
 // Threads (each started and joined here):
 // - the caller's thread: waits for SIGTERM/SIGINT (which must be blocked in every thread
-//   before Run; main does that) or for the processing thread to stop on its own;
-// - the processing thread: Pipeline::Run — Kafka consumer, topologies, RocksDB commits;
-// - the HTTP server's I/O threads: views, health, metrics (read-only on state).
-// Shutdown order: stop consuming → commit state and offsets → leave the group → stop HTTP
-// → flush and close RocksDB.
+//   before Run; main does that) or for a worker to stop on its own (a failure);
+// - one processing thread per worker (processing.threads): Pipeline::Run over the worker's
+//   own Kafka consumer (one member of the group), sink and topology instances; RocksDB
+//   commits of the partitions Kafka assigned it. Workers share nothing mutable but the
+//   StateDb, the metrics and the topologies' OwnedPartitions, all thread-safe;
+// - the HTTP server's I/O threads: views, health, metrics (read-only on state), answering
+//   over every worker.
+// Shutdown order: every worker stops consuming → commits state and offsets → leaves the
+// group → stop HTTP → flush and close RocksDB. Any worker's failure stops them all.
 #pragma once
 
 #include <memory>

@@ -1,5 +1,6 @@
 #include "runtime/health.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/json_writer.h"
@@ -63,6 +64,47 @@ Verdict EvaluateReadiness(const ReadinessSnapshot& snapshot, const HealthOptions
   return verdict;
 }
 
+CombinedLiveness CombineLiveness(const std::vector<LivenessSnapshot>& workers,
+                                 const HealthOptions& options) {
+  CombinedLiveness combined;
+  combined.verdict.ok = true;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    const LivenessSnapshot& worker = workers[i];
+    const Verdict verdict = EvaluateLiveness(worker, options);
+    combined.verdict.ok = combined.verdict.ok && verdict.ok;
+    for (const std::string& reason : verdict.reasons) {
+      combined.verdict.reasons.push_back(
+          workers.size() > 1 ? "worker " + std::to_string(i) + ": " + reason : reason);
+    }
+    if (worker.loop_age &&
+        (!combined.snapshot.loop_age || *worker.loop_age > *combined.snapshot.loop_age)) {
+      combined.snapshot = worker;
+    }
+  }
+  return combined;
+}
+
+ReadinessSnapshot CombineReadiness(const std::vector<ReadinessSnapshot>& workers) {
+  ReadinessSnapshot combined;
+  combined.assignment_received = true;
+  for (const ReadinessSnapshot& worker : workers) {
+    combined.stopping = combined.stopping || worker.stopping;
+    if (combined.state_write_error.empty()) combined.state_write_error = worker.state_write_error;
+    if (combined.publish_error.empty()) combined.publish_error = worker.publish_error;
+    combined.assignment_received = combined.assignment_received && worker.assignment_received;
+    if (combined.authentication_error.empty()) {
+      combined.authentication_error = worker.authentication_error;
+    }
+    combined.assigned_partitions += worker.assigned_partitions;
+    combined.restoring_partitions += worker.restoring_partitions;
+    if (worker.max_partition_lag) {
+      combined.max_partition_lag =
+          std::max(combined.max_partition_lag.value_or(0), *worker.max_partition_lag);
+    }
+  }
+  return combined;
+}
+
 http::Response LivenessResponse(const LivenessSnapshot& snapshot, const Verdict& verdict) {
   JsonWriter json;
   json.BeginObject().Key("status").String(verdict.ok ? "ok" : "failing");
@@ -96,38 +138,50 @@ http::Response ReadinessResponse(const ReadinessSnapshot& snapshot, const Verdic
   return http::Response::Json(verdict.ok ? 200 : 503, std::move(json).Take());
 }
 
-HealthChecks::HealthChecks(const engine::Pipeline& pipeline,
-                           const engine::ExactlyOnceSink* exactly_once,
-                           const std::atomic<bool>& stopping, HealthOptions options)
-    : pipeline_(pipeline), exactly_once_(exactly_once), stopping_(stopping), options_(options) {}
+HealthChecks::HealthChecks(std::vector<HealthWorker> workers, const std::atomic<bool>& stopping,
+                           HealthOptions options)
+    : workers_(std::move(workers)), stopping_(stopping), options_(std::move(options)) {}
 
-LivenessSnapshot HealthChecks::TakeLiveness() const {
+LivenessSnapshot HealthChecks::TakeLiveness(const HealthWorker& worker) const {
   LivenessSnapshot snapshot;
-  if (const auto last = pipeline_.last_loop_iteration()) {
+  if (const auto last = worker.pipeline->last_loop_iteration()) {
     snapshot.loop_age = std::chrono::steady_clock::now() - *last;
   }
-  if (exactly_once_ != nullptr) snapshot.publish_error = exactly_once_->publish_error();
+  if (worker.exactly_once != nullptr) snapshot.publish_error = worker.exactly_once->publish_error();
   return snapshot;
 }
 
-ReadinessSnapshot HealthChecks::TakeReadiness() const {
+ReadinessSnapshot HealthChecks::TakeReadiness(const HealthWorker& worker) const {
   ReadinessSnapshot snapshot;
   snapshot.stopping = stopping_.load();
-  snapshot.state_write_error = pipeline_.state_write_error();
-  if (exactly_once_ != nullptr) snapshot.publish_error = exactly_once_->publish_error();
-  snapshot.assignment_received = pipeline_.assignment_received();
+  snapshot.state_write_error = worker.pipeline->state_write_error();
+  if (worker.exactly_once != nullptr) snapshot.publish_error = worker.exactly_once->publish_error();
+  snapshot.assignment_received = worker.pipeline->assignment_received();
+  snapshot.assigned_partitions = worker.pipeline->assigned_partitions();
+  snapshot.restoring_partitions = worker.pipeline->restoring_partitions();
+  snapshot.max_partition_lag = worker.pipeline->max_partition_lag();
+  return snapshot;
+}
+
+CombinedLiveness HealthChecks::Liveness() const {
+  std::vector<LivenessSnapshot> snapshots;
+  for (const HealthWorker& worker : workers_) snapshots.push_back(TakeLiveness(worker));
+  return CombineLiveness(snapshots, options_);
+}
+
+ReadinessSnapshot HealthChecks::TakeReadiness() const {
+  std::vector<ReadinessSnapshot> snapshots;
+  for (const HealthWorker& worker : workers_) snapshots.push_back(TakeReadiness(worker));
+  ReadinessSnapshot snapshot = CombineReadiness(snapshots);
   if (!snapshot.assignment_received && options_.authentication_error) {
     snapshot.authentication_error = options_.authentication_error();
   }
-  snapshot.assigned_partitions = pipeline_.assigned_partitions();
-  snapshot.restoring_partitions = pipeline_.restoring_partitions();
-  snapshot.max_partition_lag = pipeline_.max_partition_lag();
   return snapshot;
 }
 
 http::Response HealthChecks::Healthz() const {
-  const LivenessSnapshot snapshot = TakeLiveness();
-  return LivenessResponse(snapshot, EvaluateLiveness(snapshot, options_));
+  const CombinedLiveness liveness = Liveness();
+  return LivenessResponse(liveness.snapshot, liveness.verdict);
 }
 
 http::Response HealthChecks::Readyz() const {
@@ -140,7 +194,7 @@ void HealthChecks::RegisterMetrics(metrics::Metrics& metrics) const {
   prometheus::Gauge* loop_age = &metrics.processing_loop_age.Add({});
   metrics.AddCollector([this, ready, loop_age] {
     ready->Set(EvaluateReadiness(TakeReadiness(), options_).ok ? 1 : 0);
-    const std::optional<std::chrono::nanoseconds> age = TakeLiveness().loop_age;
+    const std::optional<std::chrono::nanoseconds> age = Liveness().snapshot.loop_age;
     loop_age->Set(age ? Seconds(*age) : 0);
   });
 }

@@ -13,6 +13,12 @@
 // (checked by readiness instead), and exactly-once transactions being retried while the
 // broker refuses them (a restart would not help; /readyz says why).
 //
+// Workers (processing.threads): each worker has its own processing loop. The instance is
+// alive only while every worker's loop is (each worker's liveness is evaluated on its own,
+// the verdicts combined by CombineLiveness), and ready only when every worker is
+// (CombineReadiness: sums of partitions, the largest lag, any worker's error). With one
+// worker both answer exactly what that worker's snapshot does.
+//
 // Thread-safety: HealthChecks is constant after construction and reads only thread-safe
 // accessors (atomics, mutex-guarded strings); any HTTP thread may call it concurrently.
 #pragma once
@@ -65,17 +71,42 @@ struct Verdict {
 Verdict EvaluateLiveness(const LivenessSnapshot& snapshot, const HealthOptions& options);
 Verdict EvaluateReadiness(const ReadinessSnapshot& snapshot, const HealthOptions& options);
 
+// The instance's liveness from its workers' snapshots (at least one): each is evaluated, the
+// instance is ok when all are, with every worker's reasons ("worker <i>: " before each when
+// there are several workers). The snapshot shown is the stalest loop's age (nullopt while no
+// loop has started) and that worker's publish error.
+struct CombinedLiveness {
+  LivenessSnapshot snapshot;
+  Verdict verdict;
+};
+CombinedLiveness CombineLiveness(const std::vector<LivenessSnapshot>& workers,
+                                 const HealthOptions& options);
+// The instance's readiness snapshot from its workers' (at least one): assignment received
+// when every worker's was; partition counts summed; the largest lag; the first worker's error
+// of each kind. EvaluateReadiness of it is ok exactly when it is ok for every worker.
+ReadinessSnapshot CombineReadiness(const std::vector<ReadinessSnapshot>& workers);
+
 // 200 or 503 with the JSON bodies documented in docs/api.md.
 http::Response LivenessResponse(const LivenessSnapshot& snapshot, const Verdict& verdict);
 http::Response ReadinessResponse(const ReadinessSnapshot& snapshot, const Verdict& verdict);
 
+// What HealthChecks reads of one worker.
+struct HealthWorker {
+  const engine::Pipeline* pipeline = nullptr;
+  const engine::ExactlyOnceSink* exactly_once = nullptr;  // may be null
+};
+
 class HealthChecks {
  public:
-  // Everything referenced must outlive this object; `exactly_once` may be null.
-  HealthChecks(const engine::Pipeline& pipeline, const engine::ExactlyOnceSink* exactly_once,
-               const std::atomic<bool>& stopping, HealthOptions options);
+  // Everything referenced must outlive this object; `workers` is not empty.
+  HealthChecks(std::vector<HealthWorker> workers, const std::atomic<bool>& stopping,
+               HealthOptions options);
 
-  LivenessSnapshot TakeLiveness() const;
+  // One worker's snapshots.
+  LivenessSnapshot TakeLiveness(const HealthWorker& worker) const;
+  ReadinessSnapshot TakeReadiness(const HealthWorker& worker) const;
+  // The instance's (combined over the workers).
+  CombinedLiveness Liveness() const;
   ReadinessSnapshot TakeReadiness() const;
   http::Response Healthz() const;
   http::Response Readyz() const;
@@ -83,8 +114,7 @@ class HealthChecks {
   void RegisterMetrics(metrics::Metrics& metrics) const;
 
  private:
-  const engine::Pipeline& pipeline_;
-  const engine::ExactlyOnceSink* const exactly_once_;
+  const std::vector<HealthWorker> workers_;
   const std::atomic<bool>& stopping_;
   const HealthOptions options_;
 };

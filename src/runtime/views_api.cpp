@@ -36,6 +36,28 @@ const char* StepKindName(config::StepConfig::Kind kind) {
   return "unknown";
 }
 
+// Every worker's assigned partitions, in (topic, partition) order as one pipeline lists them.
+std::vector<engine::PartitionStatus> PartitionStatuses(const ApiContext& context) {
+  if (context.pipelines.size() == 1) return context.pipelines.front()->partition_status();
+  std::vector<engine::PartitionStatus> all;
+  for (const engine::Pipeline* pipeline : context.pipelines) {
+    std::vector<engine::PartitionStatus> own = pipeline->partition_status();
+    all.insert(all.end(), std::make_move_iterator(own.begin()), std::make_move_iterator(own.end()));
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const auto& a, const auto& b) { return a.partition < b.partition; });
+  return all;
+}
+
+// Why processing stopped: the first failed worker's failure ("" while all run).
+std::string Failure(const ApiContext& context) {
+  for (const engine::Pipeline* pipeline : context.pipelines) {
+    std::string failure = pipeline->failure();
+    if (!failure.empty()) return failure;
+  }
+  return "";
+}
+
 // One assigned partition of a topology, with its committed progress read from the snapshot.
 struct PartitionView {
   engine::PartitionStatus status;
@@ -208,7 +230,7 @@ Result<Freshness> ViewFreshness(const ApiContext& context, const engine::View& v
 
 http::Response ListViews(const ApiContext& context) {
   const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
-  const std::vector<engine::PartitionStatus> statuses = context.pipeline.partition_status();
+  const std::vector<engine::PartitionStatus> statuses = PartitionStatuses(context);
   JsonWriter json;
   json.BeginObject().Key("views").BeginArray();
   for (const auto& topology : context.topologies) {
@@ -240,8 +262,7 @@ http::Response ListViews(const ApiContext& context) {
 // in the headers.
 http::Response FinishViewAnswer(const ApiContext& context, const engine::View& view,
                                 const state::ReadSnapshot& snapshot, JsonWriter json) {
-  Result<Freshness> freshness =
-      ViewFreshness(context, view, context.pipeline.partition_status(), snapshot);
+  Result<Freshness> freshness = ViewFreshness(context, view, PartitionStatuses(context), snapshot);
   if (!freshness.ok()) return http::Response::Error(500, freshness.status().ToString());
   WriteFreshness(json, *freshness);
   json.EndObject();
@@ -321,8 +342,8 @@ http::Response ScanView(const ApiContext& context, const http::Request& request)
 
 http::Response ListTopologies(const ApiContext& context) {
   const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
-  const std::vector<engine::PartitionStatus> statuses = context.pipeline.partition_status();
-  const std::string failure = context.pipeline.failure();
+  const std::vector<engine::PartitionStatus> statuses = PartitionStatuses(context);
+  const std::string failure = Failure(context);
   JsonWriter json;
   json.BeginObject().Key("topologies").BeginArray();
   for (const auto& topology : context.topologies) {

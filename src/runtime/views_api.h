@@ -15,8 +15,14 @@
 //   windows up to it are complete, up to grace); last_event: the largest;
 // - restoring: a joined table of the topology is still loading. Views answer meanwhile.
 //
-// Thread-safety: handlers run on the HTTP I/O threads; they read the pipeline's
-// thread-safe status, the views (thread-safe) and RocksDB.
+// Workers (processing.threads): every answer is over the union of the workers — a topology's
+// partitions are those of all its instances, views read the partitions all of them own
+// (engine::OwnedPartitions is shared), and a topology is failed when any worker failed. The
+// output has the same shape whatever the number of workers, and with one it is what eddy
+// always answered.
+//
+// Thread-safety: handlers run on the HTTP I/O threads; they read the pipelines' thread-safe
+// status, the views (thread-safe) and RocksDB.
 #pragma once
 
 #include <memory>
@@ -32,9 +38,11 @@ namespace eddy::runtime {
 
 struct ApiContext {
   const config::Config& config;
+  // One worker's topology instances: their views (which serve every worker's partitions)
+  // and definitions.
   const std::vector<std::unique_ptr<engine::Topology>>& topologies;
   const state::StateDb& db;
-  const engine::Pipeline& pipeline;
+  std::vector<const engine::Pipeline*> pipelines;  // every worker's; not empty
 };
 
 // Page size of GET /v1/views/{view}: default and the cap larger limits are cut to.

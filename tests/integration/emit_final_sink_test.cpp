@@ -89,8 +89,11 @@ TEST_CASE("hopping emit-final windows reach the sink once each, across a restart
   CreateTopic(sink_topic, 1);
   const int64_t t0 = HourADayAgoMs();
   constexpr int64_t kMin = 60'000;
+  // One worker: the second run below must not commit at all, and a second worker joining
+  // the group would make the first revoke its partition, which commits.
   const Deployment deployment(
-      Topologies(topic, sink_topic, "", "{type: hopping, size: 10m, advance: 5m}"));
+      Topologies(topic, sink_topic, "", "{type: hopping, size: 10m, advance: 5m}"), {},
+      "processing: {threads: 1}\n");
   const uint16_t port = deployment.port();
   auto view = [&](const std::string& key) { return WindowsText(port, "readings", key, t0); };
   auto closed = [](int64_t start_min, const std::string& aggregates) {

@@ -1,0 +1,116 @@
+// processing.threads: parsing (an integer, auto, errors with their location) and how `auto`
+// resolves (config::ResolveProcessingThreads).
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "config/config.h"
+#include "config/loader.h"
+
+namespace eddy::config {
+namespace {
+
+EnvLookup NoEnv() {
+  return [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+}
+
+// kafka, state and (when given) processing on lines 1-3, then one topology.
+std::string Yaml(const std::string& processing, const std::string& steps = R"(
+    steps:
+      - {name: f, from: orders, filter: "x > 1"}
+)") {
+  std::string text =
+      "kafka: {bootstrap.servers: 'localhost:9092', group.id: g}\n"
+      "state: {dir: /tmp/eddy-processing-test}\n";
+  text += processing.empty() ? "\n" : processing + "\n";
+  text +=
+      "topologies:\n"
+      "  - name: t\n"
+      "    sources:\n"
+      "      - {name: orders, topic: orders}\n"
+      "      - {name: customers, topic: customers}";
+  return text + steps;
+}
+
+const std::string kTableJoin = R"(
+    steps:
+      - {name: c, from: customers, table: {}}
+      - {name: j, from: orders, join: {table: c}}
+)";
+
+std::vector<std::string> Errors(const std::string& yaml) {
+  const LoadResult result = LoadString(yaml, "test.yaml", NoEnv());
+  std::vector<std::string> out;
+  for (const Diagnostic& d : result.errors) out.push_back(d.ToString());
+  return out;
+}
+
+Config Load(const std::string& yaml) {
+  LoadResult result = LoadString(yaml, "test.yaml", NoEnv());
+  INFO((result.errors.empty() ? std::string() : result.errors.front().ToString()));
+  REQUIRE(result.config.has_value());
+  return std::move(*result.config);
+}
+
+TEST_CASE("processing threads: default auto, an integer, or auto written out",
+          "[config][processing]") {
+  CHECK_FALSE(Load(Yaml("")).processing.threads.has_value());
+  CHECK_FALSE(Load(Yaml("processing: {threads: auto}")).processing.threads.has_value());
+  const Config three = Load(Yaml("processing: {threads: 3}"));
+  REQUIRE(three.processing.threads == 3);
+  CHECK(three.processing.threads_location.ToString() == "test.yaml:3:23");
+  CHECK(Load(Yaml("processing: {threads: 256}")).processing.threads == 256);
+}
+
+TEST_CASE("processing threads: bad values are errors at their location", "[config][processing]") {
+  const std::string expected = "expected an integer from 1 to 256 or 'auto'";
+  CHECK(Errors(Yaml("processing: {threads: 0}")) ==
+        std::vector<std::string>{"test.yaml:3:23: error: processing threads: " + expected +
+                                 "; got '0'"});
+  CHECK(Errors(Yaml("processing: {threads: 257}")) ==
+        std::vector<std::string>{"test.yaml:3:23: error: processing threads: " + expected +
+                                 "; got '257'"});
+  CHECK(Errors(Yaml("processing: {threads: two}")) ==
+        std::vector<std::string>{"test.yaml:3:23: error: processing threads: " + expected +
+                                 "; got 'two'"});
+  CHECK(Errors(Yaml("processing: {threads: [1]}")) ==
+        std::vector<std::string>{"test.yaml:3:23: error: processing threads: expected " +
+                                 expected.substr(9) + "; got a list"});
+  CHECK(Errors(Yaml("processing: {workers: 2}")) ==
+        std::vector<std::string>{
+            "test.yaml:3:14: error: unknown key 'workers' in processing; valid keys: threads"});
+  CHECK(Errors(Yaml("processing: 2")) ==
+        std::vector<std::string>{"test.yaml:3:13: error: processing: expected a map like "
+                                 "{threads: auto}; got '2'"});
+}
+
+TEST_CASE("processing threads: several workers cannot run a stream–table join",
+          "[config][processing]") {
+  CHECK(Errors(Yaml("processing: {threads: 2}", kTableJoin)) ==
+        std::vector<std::string>{
+            "test.yaml:3:23: error: processing threads: 2 workers cannot run stream–table join "
+            "t.j: each worker reads only the table partitions Kafka assigns it, and the join "
+            "looks up any key (docs/joins.md); use threads: 1 (or auto, which picks 1)"});
+  CHECK(Errors(Yaml("processing: {threads: 1}", kTableJoin)).empty());
+  CHECK(Errors(Yaml("", kTableJoin)).empty());
+}
+
+TEST_CASE("processing threads: how auto resolves", "[config][processing]") {
+  const Config plain = Load(Yaml(""));
+  CHECK(ResolveProcessingThreads(plain, 2).threads == 2);
+  CHECK(ResolveProcessingThreads(plain, 2).why == "auto: 2, one per hardware thread (2)");
+  CHECK(ResolveProcessingThreads(plain, 0).threads == 1);  // unknown
+  CHECK(ResolveProcessingThreads(plain, 1000).threads == ProcessingConfig::kMaxThreads);
+
+  const Config joined = Load(Yaml("", kTableJoin));
+  CHECK(ResolveProcessingThreads(joined, 8).threads == 1);
+  CHECK(ResolveProcessingThreads(joined, 8).why ==
+        "auto: 1, because stream–table join t.j must see every partition of its table "
+        "(docs/joins.md)");
+
+  const Config written = Load(Yaml("processing: {threads: 3}"));
+  CHECK(ResolveProcessingThreads(written, 2).threads == 3);  // as written, even above cores
+  CHECK(ResolveProcessingThreads(written, 2).why.empty());
+}
+
+}  // namespace
+}  // namespace eddy::config
