@@ -146,8 +146,7 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
       if (!progress.ok()) {
         progress_status = progress.status();
       } else if (progress->has_value()) {
-        if (auto decoded = state::DecodeProgress(**progress))
-          stream_time = decoded->stream_time_ms;
+        if (auto decoded = state::DecodeProgress(**progress)) stream_time = decoded->stream_time_ms;
       }
       return *stream_time;
     };

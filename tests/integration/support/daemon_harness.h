@@ -36,7 +36,8 @@ class Deployment {
 
   // The whole config: kafka (test broker, this group, a 6 s session), state (this dir,
   // `commit_interval`; one in minutes, e.g. "10m", also turns commit_when_caught_up off, for
-  // runs whose work must stay uncommitted), http (127.0.0.1, this port), logging at info, then the topologies.
+  // runs whose work must stay uncommitted), http (127.0.0.1, this port), logging at info, then the
+  // topologies.
   std::string ConfigYaml(const std::string& commit_interval) const;
   // Starts `eddy run` over ConfigYaml(commit_interval); the caller waits for readiness.
   std::unique_ptr<EddyProcess> Start(const std::string& commit_interval = "50ms") const;

@@ -647,7 +647,7 @@ TEST_CASE("replaying already-applied offsets (consumer restarts at 0) counts not
   CHECK(eddy.Progress(1)->next_offset == 5);
 }
 
-TEST_CASE("caught-up input is in the views at once; offsets reach Kafka every commit_interval",
+TEST_CASE("caught-up input is in the views at once, its offsets reach Kafka by commit_interval",
           "[engine][pipeline]") {
   TempDir dir;
   Instance eddy(dir);
@@ -659,20 +659,20 @@ TEST_CASE("caught-up input is in the views at once; offsets reach Kafka every co
   std::optional<int64_t> kafka_offset_after_second;
   FixtureSource source;
   for (int i = 0; i < 3; ++i) AppendPageview(source, 0, "alice", kTen + i, 1);
-  const RunResult run = eddy.Run(
-      source, {"alice"},
-      {[&](FixtureSource& s) {
-         // Drained (a short poll): committed to RocksDB without waiting for the interval.
-         view_after_first = eddy.Query("alice");
-         for (int i = 0; i < 2; ++i) AppendPageview(s, 0, "alice", kTen + 10 + i, 10);
-       },
-       [&](FixtureSource& s) {
-         view_after_second = eddy.Query("alice");
-         if (auto it = s.committed().find(partition); it != s.committed().end()) {
-           kafka_offset_after_second = it->second;
-         }
-       }},
-      options);
+  const RunResult run =
+      eddy.Run(source, {"alice"},
+               {[&](FixtureSource& s) {
+                  // Drained (a short poll): committed to RocksDB without waiting for the interval.
+                  view_after_first = eddy.Query("alice");
+                  for (int i = 0; i < 2; ++i) AppendPageview(s, 0, "alice", kTen + 10 + i, 10);
+                },
+                [&](FixtureSource& s) {
+                  view_after_second = eddy.Query("alice");
+                  if (auto it = s.committed().find(partition); it != s.committed().end()) {
+                    kafka_offset_after_second = it->second;
+                  }
+                }},
+               options);
   REQUIRE(run.status.ok());
   CHECK(view_after_first == ViewJson("alice", {{kTen, 3, 3}}));
   CHECK(view_after_second == ViewJson("alice", {{kTen, 5, 23}}));
@@ -690,9 +690,9 @@ TEST_CASE("caught-up input is in the views at once; offsets reach Kafka every co
     FixtureSource other_source;
     for (int i = 0; i < 3; ++i) AppendPageview(other_source, 0, "alice", kTen + i, 1);
     std::string view_while_running;
-    const RunResult other_run = other.Run(
-        other_source, {"alice"},
-        {[&](FixtureSource&) { view_while_running = other.Query("alice"); }}, options);
+    const RunResult other_run =
+        other.Run(other_source, {"alice"},
+                  {[&](FixtureSource&) { view_while_running = other.Query("alice"); }}, options);
     REQUIRE(other_run.status.ok());
     CHECK(view_while_running == ViewJson("alice", {}));  // nothing committed yet
   }

@@ -126,8 +126,8 @@ TEST_CASE("ScanUserKeyWindows finds exactly one user key's windows, in memtables
   auto db = OpenDb(dir.path());
   // User keys that are prefixes of each other, contain the escape bytes, or differ only in
   // partition or store; half of the keys flushed to SST files, half in the memtable.
-  const std::vector<std::string> user_keys = {"a", "ab", "b", std::string("a\0", 2),
-                                              std::string("a\0\x01", 3), ""};
+  const std::vector<std::string> user_keys = {
+      "a", "ab", "b", std::string("a\0", 2), std::string("a\0\x01", 3), ""};
   std::map<std::string, std::vector<int64_t>> expected;
   auto write_round = [&](int64_t base) {
     WriteBatch batch;
@@ -146,12 +146,12 @@ TEST_CASE("ScanUserKeyWindows finds exactly one user key's windows, in memtables
   write_round(2'000'000);
   for (const std::string& user_key : user_keys) {
     std::vector<int64_t> starts;
-    REQUIRE(db->ScanUserKeyWindows(EncodeWindowKeyPrefix("t.s", 0, user_key),
-                                   [&](std::string_view key, std::string_view) {
-                                     starts.push_back(DecodeWindowKey(key)->window_start_ms);
-                                     return true;
-                                   })
-                .ok());
+    REQUIRE(
+        db->ScanUserKeyWindows(EncodeWindowKeyPrefix("t.s", 0, user_key), [&](std::string_view key,
+                                                                              std::string_view) {
+            starts.push_back(DecodeWindowKey(key)->window_start_ms);
+            return true;
+          }).ok());
     std::vector<int64_t> want = expected[user_key];
     std::sort(want.begin(), want.end());
     want.erase(std::unique(want.begin(), want.end()), want.end());
@@ -159,12 +159,11 @@ TEST_CASE("ScanUserKeyWindows finds exactly one user key's windows, in memtables
     CHECK(starts == want);
   }
   int visited = 0;
-  REQUIRE(db->ScanUserKeyWindows(EncodeWindowKeyPrefix("t.s", 0, "absent"),
-                                 [&](std::string_view, std::string_view) {
-                                   ++visited;
-                                   return true;
-                                 })
-              .ok());
+  REQUIRE(db->ScanUserKeyWindows(EncodeWindowKeyPrefix("t.s", 0, "absent"), [&](std::string_view,
+                                                                                std::string_view) {
+              ++visited;
+              return true;
+            }).ok());
   CHECK(visited == 0);
 }
 
