@@ -58,6 +58,9 @@ ProcessingThreads ResolveProcessingThreads(const Config& config, unsigned hardwa
     return {1, "auto: 1, because stream–table join " + join +
                    " must see every partition of its table (docs/joins.md)"};
   }
+  if (config.delivery.guarantee == DeliveryGuarantee::kExactlyOnce) {
+    return {1, "auto: 1, because exactly-once delivery runs one worker (docs/guarantees.md)"};
+  }
   const int threads = std::clamp(static_cast<int>(std::min<unsigned>(hardware_threads, 1u << 16)),
                                  1, ProcessingConfig::kMaxThreads);
   return {threads, "auto: " + std::to_string(threads) + ", one per hardware thread (" +

@@ -685,6 +685,14 @@ void Loader::ParseProcessing(const Value& v, ProcessingConfig& out) {
 
 void Loader::CheckProcessing(const Config& config) {
   if (!config.processing.threads || *config.processing.threads == 1) return;
+  if (config.delivery.guarantee == DeliveryGuarantee::kExactlyOnce) {
+    Error(config.processing.threads_location,
+          "processing threads: " + std::to_string(*config.processing.threads) +
+              " workers cannot run with delivery.guarantee exactly_once yet: after a crash, "
+              "one worker's recovery can wait for another worker's unfinished transaction "
+              "(docs/guarantees.md); use threads: 1 (or auto, which picks 1)");
+    return;
+  }
   const std::string join = FirstStreamTableJoin(config);
   if (join.empty()) return;
   Error(config.processing.threads_location,

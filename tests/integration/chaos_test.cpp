@@ -137,7 +137,9 @@ TEST_CASE("chaos: SIGKILLs at random moments and a broker restart lose and doubl
 
   // Kill eddy at random moments: from right after start (mid start-up) to well into
   // processing; the broker goes down once, half-way.
-  std::uniform_int_distribution<int> uptime_ms(200, 3000);
+  // Up to 5 s: with one worker per core, a start after the broker restart (coordinator
+  // loading, every worker rejoining) can take longer than 3 s before the first record.
+  std::uniform_int_distribution<int> uptime_ms(200, 5000);
   int kills_while_processing = 0;  // kills of an eddy that had processed records
   for (int kill = 0; kill < kills; ++kill) {
     auto eddy = deployment.Start("100ms");

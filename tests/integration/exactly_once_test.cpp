@@ -206,7 +206,9 @@ TEST_CASE("exactly-once sink: SIGKILLs at random moments repeat and lose no wind
   }
 
   auto eddy = deployment.Start("50ms");
-  REQUIRE(eddy->WaitReady(60s));
+  const bool ready = eddy->WaitReady(60s);
+  if (!ready) UNSCOPED_INFO(eddy->Log());
+  REQUIRE(ready);
   std::map<WindowKey, Totals> results;
   int records = 0;
   int repeats = 0;

@@ -94,6 +94,17 @@ TEST_CASE("processing threads: several workers cannot run a stream–table join"
   CHECK(Errors(Yaml("", kTableJoin)).empty());
 }
 
+TEST_CASE("processing threads: several workers cannot run exactly-once delivery",
+          "[config][processing]") {
+  const std::vector<std::string> errors =
+      Errors(Yaml("delivery: {guarantee: exactly_once}\nprocessing: {threads: 2}"));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].rfind("test.yaml:4:23: error: processing threads: 2 workers cannot run with "
+                        "delivery.guarantee exactly_once yet",
+                        0) == 0);
+  CHECK(Errors(Yaml("delivery: {guarantee: exactly_once}\nprocessing: {threads: 1}")).empty());
+}
+
 TEST_CASE("processing threads: how auto resolves", "[config][processing]") {
   const Config plain = Load(Yaml(""));
   CHECK(ResolveProcessingThreads(plain, 2).threads == 2);
@@ -106,6 +117,12 @@ TEST_CASE("processing threads: how auto resolves", "[config][processing]") {
   CHECK(ResolveProcessingThreads(joined, 8).why ==
         "auto: 1, because stream–table join t.j must see every partition of its table "
         "(docs/joins.md)");
+
+  const Config exactly_once =
+      Load(Yaml("delivery: {guarantee: exactly_once}\nprocessing: {threads: auto}"));
+  CHECK(ResolveProcessingThreads(exactly_once, 8).threads == 1);
+  CHECK(ResolveProcessingThreads(exactly_once, 8).why ==
+        "auto: 1, because exactly-once delivery runs one worker (docs/guarantees.md)");
 
   const Config written = Load(Yaml("processing: {threads: 3}"));
   CHECK(ResolveProcessingThreads(written, 2).threads == 3);  // as written, even above cores
