@@ -688,9 +688,9 @@ void Loader::CheckProcessing(const Config& config) {
   if (config.delivery.guarantee == DeliveryGuarantee::kExactlyOnce) {
     Error(config.processing.threads_location,
           "processing threads: " + std::to_string(*config.processing.threads) +
-              " workers cannot run with delivery.guarantee exactly_once yet: after a crash, "
-              "one worker's recovery can wait for another worker's unfinished transaction "
-              "(docs/guarantees.md); use threads: 1 (or auto, which picks 1)");
+              " workers cannot run with delivery.guarantee exactly_once yet: their crash "
+              "recovery is not verified (docs/configuration.md#processing); use threads: 1 "
+              "(or auto, which picks 1)");
     return;
   }
   const std::string join = FirstStreamTableJoin(config);
