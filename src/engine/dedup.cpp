@@ -19,7 +19,8 @@ Dedup::Dedup(std::string store, const config::StepConfig& step, state::StateDb& 
       store_(std::move(store)),
       config_(step.dedup),
       db_(db),
-      duplicates_(duplicates) {}
+      duplicates_(duplicates),
+      scanner_(db) {}
 
 std::string Dedup::DefinitionFingerprint() const {
   switch (config_.id_source) {
@@ -68,8 +69,8 @@ Status Dedup::Prepare(const Event& event, const PartitionContext& partition) {
   } else {
     // The newest stored registration of this id (older ones await compaction).
     Status decode_status;
-    EDDY_RETURN_IF_ERROR(db_.ScanUserKeyWindows(
-        state::EncodeWindowKeyPrefix(store_, event.partition, pending_.id),
+    EDDY_RETURN_IF_ERROR(scanner_.Scan(
+        state::EncodeWindowKeyPrefix(store_, event.partition, pending_.id), INT64_MIN,
         [&](std::string_view key, std::string_view) {
           std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);
           if (!decoded) {
@@ -104,6 +105,7 @@ Status Dedup::Apply(const Event& event) {
 }
 
 Status Dedup::FlushTo(state::WriteBatch& batch, const FlushContext&) {
+  scanner_.Release();  // the next lookup must see this commit
   // In key order: RocksDB's memtable then inserts each key next to the previous one.
   flush_keys_.clear();
   for (auto& [partition, entry] : dirty_) {
@@ -122,6 +124,8 @@ Status Dedup::FlushTo(state::WriteBatch& batch, const FlushContext&) {
 }
 
 Status Dedup::RestorePartition(int32_t, int64_t) {
+  // The partition may have been committed by another worker or instance since.
+  scanner_.Release();
   return Status::Ok();
 }
 

@@ -64,6 +64,7 @@ class Dedup final : public Operator {
   prometheus::Counter& duplicates_;
 
   // Processing thread only.
+  state::WindowScanner scanner_;  // looks up ids not cached; released at every flush
   struct Pending {
     std::string id;
     bool duplicate = false;

@@ -62,10 +62,17 @@ StreamJoin::StreamJoin(std::string store, const config::StepConfig& step, state:
       within_ms_(step.join.within.count()),
       grace_ms_(step.join.grace.count()),
       db_(db),
-      late_records_(late_records) {}
+      late_records_(late_records),
+      scanner_(db) {}
 
 std::string StreamJoin::DefinitionFingerprint() const {
-  return "stream_join/v1";
+  // v1 rows of an inner join do not record which records matched: such state cannot serve
+  // a left or outer join, which emits the unmatched ones.
+  return MarksMatches() ? "stream_join/v1" : "stream_join/v1;inner";
+}
+
+bool StreamJoin::MarksMatches() const {
+  return type_ != config::JoinConfig::Type::kInner;
 }
 
 bool StreamJoin::EmitsUnmatched(Side side) const {
@@ -73,17 +80,13 @@ bool StreamJoin::EmitsUnmatched(Side side) const {
          (type_ == config::JoinConfig::Type::kLeft && side == Side::kLeft);
 }
 
-Result<StreamJoin::Entries> StreamJoin::ReadRow(const std::string& row) const {
-  if (auto pending = pending_.find(row); pending != pending_.end()) return pending->second;
-  Result<std::optional<std::string>> stored = db_.Get(row);
-  if (!stored.ok()) return stored.status();
+Result<StreamJoin::Entries> StreamJoin::DecodeRow(std::string_view in) const {
   Entries entries;
-  if (!stored->has_value()) return entries;
-  std::string_view in = **stored;
   auto corrupt = [&] { return Status::Internal("corrupt stream join row in store " + name_); };
   if (in.size() < 5 || static_cast<uint8_t>(in[0]) != kRowVersion) return corrupt();
   const uint32_t count = state::ReadUint32BigEndian(in.substr(1, 4));
   in.remove_prefix(5);
+  entries.reserve(count);
   for (uint32_t i = 0; i < count; ++i) {
     if (in.size() < 5) return corrupt();
     Entry entry;
@@ -97,6 +100,14 @@ Result<StreamJoin::Entries> StreamJoin::ReadRow(const std::string& row) const {
   }
   if (!in.empty()) return corrupt();
   return entries;
+}
+
+Result<StreamJoin::Entries> StreamJoin::ReadRow(const std::string& row) const {
+  if (auto pending = pending_.find(row); pending != pending_.end()) return pending->second;
+  Result<std::optional<std::string>> stored = db_.Get(row);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return Entries{};
+  return DecodeRow(**stored);
 }
 
 Status StreamJoin::Prepare(const Event& event, Side side, const PartitionContext& partition) {
@@ -124,26 +135,32 @@ Status StreamJoin::Prepare(const Event& event, Side side, const PartitionContext
   const Side other = side == Side::kLeft ? Side::kRight : Side::kLeft;
   const std::string prefix =
       state::EncodeWindowKeyPrefix(StoreOf(other), event.partition, event.key);
+  // The scan starts at the first time in range and stops after the last; a pending row
+  // replaces its committed version.
+  const int64_t from_ms = event.event_time_ms - within_ms_;
+  const int64_t to_ms = event.event_time_ms + within_ms_;
   std::map<std::string, Entries, std::less<>> rows;
-  Status scanned = db_.ScanUserKeyWindows(prefix, [&](std::string_view key, std::string_view) {
-    const int64_t time = RowTime(key);
-    if (time >= event.event_time_ms - within_ms_ && time <= event.event_time_ms + within_ms_) {
-      rows.emplace(std::string(key), Entries{});
-    }
-    return true;
-  });
+  Status decoded = Status::Ok();
+  Status scanned =
+      scanner_.Scan(prefix, from_ms, [&](std::string_view key, std::string_view value) {
+        if (RowTime(key) > to_ms) return false;
+        if (pending_.contains(key)) return true;
+        Result<Entries> entries = DecodeRow(value);
+        if (!entries.ok()) {
+          decoded = entries.status();
+          return false;
+        }
+        rows.emplace(std::string(key), std::move(*entries));
+        return true;
+      });
   EDDY_RETURN_IF_ERROR(scanned);
+  EDDY_RETURN_IF_ERROR(decoded);
   for (auto it = pending_.lower_bound(prefix);
        it != pending_.end() && std::string_view(it->first).starts_with(prefix); ++it) {
     const int64_t time = RowTime(it->first);
-    if (time >= event.event_time_ms - within_ms_ && time <= event.event_time_ms + within_ms_) {
-      rows.emplace(it->first, Entries{});
-    }
+    if (time >= from_ms && time <= to_ms) rows.emplace(it->first, it->second);
   }
-  for (auto& [row, entries] : rows) {
-    Result<Entries> read = ReadRow(row);
-    if (!read.ok()) return read.status();
-    entries = std::move(*read);
+  for (const auto& [row, entries] : rows) {
     const int64_t time = RowTime(row);
     for (size_t i = 0; i < entries.size(); ++i) {
       matches_.push_back({row, i});
@@ -163,7 +180,10 @@ Status StreamJoin::Apply(const Event& event) {
     late_records_.Increment();
     return Status::Ok();
   }
+  // Only left and outer joins read the flags (an unmatched record's result is emitted when
+  // its buffering ends): an inner join does not rewrite the rows it matched.
   for (const Match& match : matches_) {
+    if (!MarksMatches()) break;
     Result<Entries> entries = ReadRow(match.row);
     if (!entries.ok()) return entries.status();
     if (match.index < entries->size() && !(*entries)[match.index].matched) {
@@ -210,6 +230,8 @@ Status StreamJoin::TakeUnmatched(int32_t partition, int64_t stream_time_ms,
 }
 
 Status StreamJoin::FlushTo(state::WriteBatch& batch, const FlushContext&) {
+  // The next scan must see this commit.
+  scanner_.Release();
   for (const auto& [row, entries] : pending_) {
     if (entries.empty()) {
       batch.Delete(row);
@@ -230,6 +252,8 @@ Status StreamJoin::FlushTo(state::WriteBatch& batch, const FlushContext&) {
 }
 
 Status StreamJoin::RestorePartition(int32_t partition, int64_t stream_time_ms) {
+  // The partition may have been committed by another worker or instance since.
+  scanner_.Release();
   auto& rows = unmatched_[partition];
   rows.clear();
   for (Side side : {Side::kLeft, Side::kRight}) {

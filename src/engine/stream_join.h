@@ -110,6 +110,9 @@ class StreamJoin final : public StatefulStep {
 
   // The row's entries, with this interval's changes applied.
   Result<Entries> ReadRow(const std::string& row) const;
+  Result<Entries> DecodeRow(std::string_view stored) const;
+  // Whether rows record which of their records matched (left and outer joins need it).
+  bool MarksMatches() const;
   bool EmitsUnmatched(Side side) const;
   const std::string& StoreOf(Side side) const {
     return side == Side::kLeft ? left_store_ : right_store_;
@@ -127,6 +130,8 @@ class StreamJoin final : public StatefulStep {
   prometheus::Counter& late_records_;
 
   // Processing thread only.
+  // Reads the other side's rows; released at every flush.
+  state::WindowScanner scanner_;
   // Decided by Prepare, carried out by Apply.
   bool late_ = false;
   Side side_ = Side::kLeft;

@@ -290,6 +290,35 @@ Status StateDb::ScanUserKeyWindows(std::string_view windows_prefix, const Visito
   return FromRocks(it->status(), "RocksDB scan");
 }
 
+WindowScanner::WindowScanner(const StateDb& db) : db_(db) {}
+WindowScanner::~WindowScanner() = default;
+
+void WindowScanner::Release() {
+  iterator_.reset();
+}
+
+Status WindowScanner::Scan(std::string_view windows_prefix, int64_t from_window_start_ms,
+                           const StateDb::Visitor& visit) {
+  if (iterator_ == nullptr) {
+    rocksdb::ReadOptions read_options;
+    read_options.prefix_same_as_start = true;  // stops at the end of the prefix
+    iterator_.reset(db_.db_->NewIterator(read_options));
+  }
+  seek_key_.assign(windows_prefix);
+  AppendInt64Ordered(seek_key_, from_window_start_ms);
+  rocksdb::Iterator& it = *iterator_;
+  for (it.Seek(rocksdb::Slice(seek_key_)); it.Valid(); it.Next()) {
+    const rocksdb::Slice key = it.key();
+    if (!std::string_view(key.data(), key.size()).starts_with(windows_prefix)) break;
+    const rocksdb::Slice value = it.value();
+    if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
+  }
+  Status status = FromRocks(it.status(), "RocksDB scan");
+  // An iterator in error state stays so: the next scan starts a new one.
+  if (!status.ok()) iterator_.reset();
+  return status;
+}
+
 Status StateDb::ScanRange(std::string_view begin, std::string_view end, const Visitor& visit,
                           const ReadSnapshot* snapshot) const {
   rocksdb::Slice upper_slice(end.data(), end.size());

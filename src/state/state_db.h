@@ -21,6 +21,7 @@
 
 namespace rocksdb {
 class DB;
+class Iterator;
 class Snapshot;
 class Statistics;
 class WriteBatch;
@@ -160,6 +161,7 @@ class StateDb {
   const std::string& path() const { return path_; }
 
  private:
+  friend class WindowScanner;
   class RetentionFilter;
   StateDb(std::unique_ptr<rocksdb::DB> db, std::unique_ptr<RetentionFilter> filter,
           std::shared_ptr<rocksdb::Statistics> statistics, std::string path,
@@ -170,6 +172,33 @@ class StateDb {
   const std::shared_ptr<rocksdb::Statistics> statistics_;  // thread-safe; the DB's too
   const std::string path_;
   const StateDbOptions options_;
+};
+
+// ScanUserKeyWindows for a step that scans on every record: it keeps one RocksDB iterator
+// between scans, because creating one (a superversion reference, a merging iterator over
+// every memtable and file) costs about as much as the seek itself.
+//
+// Contract: a scan sees the committed state as of the first scan after construction or
+// Release(). Its owner must call Release() once state it needs to see was written since —
+// the steps call it in FlushTo, i.e. before every commit of their own. A held iterator pins
+// the memtables and files of that moment, which is why it lives no longer than a commit
+// interval. Thread-safety: one thread at a time (the worker that owns the step).
+class WindowScanner {
+ public:
+  explicit WindowScanner(const StateDb& db);
+  ~WindowScanner();
+  WindowScanner(const WindowScanner&) = delete;
+  WindowScanner& operator=(const WindowScanner&) = delete;
+
+  // As StateDb::ScanUserKeyWindows, from window start `from_window_start_ms` on.
+  Status Scan(std::string_view windows_prefix, int64_t from_window_start_ms,
+              const StateDb::Visitor& visit);
+  void Release();
+
+ private:
+  const StateDb& db_;
+  std::unique_ptr<rocksdb::Iterator> iterator_;
+  std::string seek_key_;  // reused
 };
 
 // The smallest key greater than every key starting with `prefix` ("" if none exists).

@@ -371,6 +371,33 @@ TEST_CASE("stream–stream join: matches within the bound, late records, unmatch
   }
 }
 
+TEST_CASE("an inner join's state is not taken over by a left or outer join", "[engine][join]") {
+  // An inner join does not record which buffered records matched; a left join reading its
+  // rows would emit every one of them as unmatched.
+  TempDir dir;
+  FixtureSink sink;
+  {
+    FixtureSource source;
+    source.Append("views", 0, "k", Value("v1", 1000));
+    source.Append("clicks", 0, "k", Value("c1", 1500));
+    Instance eddy(StreamJoinYaml(dir.path(), "inner", 2000, 1000), sink);
+    REQUIRE(eddy.Run(source).ok());
+  }
+  const config::Config left = LoadConfig(StreamJoinYaml(dir.path(), "left", 2000, 1000));
+  metrics::Metrics metrics;
+  Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir.path(), {});
+  REQUIRE(db.ok());
+  const Status refused = Topology::Create(left.topologies[0], **db, metrics).status();
+  CHECK(refused.code() == StatusCode::kInvalidArgument);
+  CHECK_THAT(refused.message(),
+             Catch::Contains("stored: stream_join/v1;inner; now: stream_join/v1"));
+  const config::Config inner = LoadConfig(StreamJoinYaml(dir.path(), "inner", 2000, 1000));
+  const Status accepted =
+      Topology::Create(inner.topologies[0], **db, metrics, nullptr, &sink).status();
+  INFO(accepted.ToString());
+  CHECK(accepted.ok());
+}
+
 TEST_CASE("stream–stream join needs co-partitioned topics", "[engine][join]") {
   TempDir dir;
   FixtureSink sink;
