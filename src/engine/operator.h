@@ -59,6 +59,11 @@ class StatefulStep {
   // Called when a partition is assigned, with its committed stream time, before any of its
   // records: rebuild whatever in-memory bookkeeping the step keeps per partition.
   virtual Status RestorePartition(int32_t partition, int64_t stream_time_ms) = 0;
+  // Called when another source topic of a partition already assigned is assigned too (an
+  // incremental rebalance) and its committed stream time is later than the partition's:
+  // state written from that topic's records may be newer than what RestorePartition was
+  // told. Steps that derive bounds from the stream time widen them.
+  virtual void OnStoredStreamTimeRaised(int32_t /*partition*/, int64_t /*stream_time_ms*/) {}
   // Forgets cached state of a partition this instance no longer owns. The on-disk state
   // stays (a later issue hands it over through changelog topics).
   virtual void DropPartition(int32_t partition) = 0;

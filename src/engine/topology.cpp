@@ -490,6 +490,11 @@ Result<std::optional<int64_t>> Topology::OnAssigned(const std::string& topic, in
   auto [task, created] = tasks_.try_emplace(partition);
   if (created) new_tasks_.push_back(partition);
   if (stored_stream_time > task->second.context.stream_time_ms) {
+    if (!created) {
+      for (StatefulStep* step : stateful_) {
+        step->OnStoredStreamTimeRaised(partition, stored_stream_time);
+      }
+    }
     task->second.context.stream_time_ms = stored_stream_time;
     // Idle advancement counts silence from the assignment on.
     task->second.stream_time_at_last_record_ms = stored_stream_time;

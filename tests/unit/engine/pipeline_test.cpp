@@ -831,6 +831,35 @@ TEST_CASE("views answer from other threads while the pipeline runs on its own",
   CHECK(finished.get().ok());
 }
 
+TEST_CASE("a window created after a restart and evicted from the cache is read back, not reset",
+          "[engine][pipeline]") {
+  // After a restart a window starting after the committed stream time cannot be stored, so
+  // its first record skips the RocksDB read; once a commit stores it, a later miss (the
+  // cache dropped it) must read it again.
+  TempDir dir;
+  Instance eddy(dir);
+  {
+    FixtureSource source;
+    AppendPageview(source, 0, "alice", kTen, 1);
+    REQUIRE(eddy.Run(source).status.ok());
+  }
+  eddy.Restart();
+  // The topic again, as a new consumer sees it: the committed record, then new ones.
+  FixtureSource source;
+  AppendPageview(source, 0, "alice", kTen, 1);
+  const int64_t later = kTen + 5 * kMinute;
+  AppendPageview(source, 0, "alice", later, 10);
+  // More windows than the cache keeps (200,000), committed, so the next commit drops them.
+  auto fill = [&](FixtureSource& into) {
+    for (int i = 0; i < 200'001; ++i) AppendPageview(into, 0, "u" + std::to_string(i), later, 1);
+  };
+  auto again = [&](FixtureSource& into) { AppendPageview(into, 0, "alice", later + 1, 100); };
+  RunResult result = eddy.Run(source, {"alice"}, {fill, again});
+  INFO(result.status.ToString());
+  REQUIRE(result.status.ok());
+  CHECK(result.views["alice"] == ViewJson("alice", {{kTen, 1, 1}, {later, 2, 110}}));
+}
+
 TEST_CASE("state built by another step definition is refused, naming the step",
           "[engine][pipeline]") {
   TempDir dir;
