@@ -40,7 +40,8 @@ bool WritesToKafka(const TopologyConfig& topology) {
 std::string FirstStreamTableJoin(const Config& config) {
   for (const TopologyConfig& topology : config.topologies) {
     for (const StepConfig& step : topology.steps) {
-      if (step.kind == StepConfig::Kind::kJoin && step.join.with == JoinConfig::With::kTable) {
+      if (step.kind == StepConfig::Kind::kJoin && step.join.with == JoinConfig::With::kTable &&
+          !step.join.co_partitioned) {
         return topology.name + "." + step.name;
       }
     }

@@ -243,6 +243,12 @@ struct JoinConfig {
   std::chrono::milliseconds within{0};  // kStream: > 0; |left time - right time| <= within
   std::chrono::milliseconds grace{0};   // kStream: >= 0; how late a record may arrive
   SourceLocation right_location;        // of the table / stream key
+  // kTable: the stream's records are in the partition number of their key's table row
+  // (both topics keyed by the join key, same partitioner, same partition count), so each
+  // worker or instance needs only the table partitions Kafka assigns it. Off: the table is
+  // read whole and the join runs one worker (docs/joins.md).
+  bool co_partitioned = false;
+  SourceLocation co_partitioned_location;
 };
 
 // One computed field of a `select` step: name: expression.
@@ -371,9 +377,10 @@ struct Config {
   std::vector<TopologyConfig> topologies;  // non-empty
 };
 
-// The first stream–table join step of `config` ("topology.step"), or "" when there is none.
-// A worker owns only the table partitions Kafka assigns it, while a stream–table join may
-// look up any key (docs/joins.md): such configs run one worker.
+// The first stream–table join step of `config` ("topology.step") that is not
+// co_partitioned, or "" when there is none. A worker owns only the table partitions Kafka
+// assigns it, while such a join may look up any key (docs/joins.md): these configs run one
+// worker.
 std::string FirstStreamTableJoin(const Config& config);
 
 // The number of workers to run: processing.threads when written; for `auto`, the hardware

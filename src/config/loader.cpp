@@ -74,7 +74,8 @@ const std::vector<std::string> kTimestampKeys = {"field", "format", "record_time
 const std::vector<std::string> kStepKeys = {"name",  "from",         "window", "aggregates",
                                             "emit",  "late_records", "filter", "select",
                                             "rekey", "dedup",        "table",  "join"};
-const std::vector<std::string> kJoinKeys = {"table", "stream", "type", "as", "within", "grace"};
+const std::vector<std::string> kJoinKeys = {"table",  "stream", "type",          "as",
+                                            "within", "grace",  "co_partitioned"};
 const std::vector<std::string> kLateRecordsKeys = {"topic"};
 const std::vector<std::string> kTableKeys = {"delete_when"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
@@ -699,7 +700,8 @@ void Loader::CheckProcessing(const Config& config) {
         "processing threads: " + std::to_string(*config.processing.threads) +
             " workers cannot run stream–table join " + join +
             ": each worker reads only the table partitions Kafka assigns it, and the join "
-            "looks up any key (docs/joins.md); use threads: 1 (or auto, which picks 1)");
+            "looks up any key (docs/joins.md); use threads: 1 (or auto, which picks 1), or "
+            "declare the join co_partitioned: true if its topics are");
 }
 
 void Loader::ParseDelivery(const Value& v, DeliveryConfig& out) {
@@ -1299,6 +1301,26 @@ void Loader::ResolveStepInputs(const std::vector<SourceLocation>& from_locations
         Error(join.right_location, what + ": join table " + Quote(join.right) +
                                        " reads the same source as the stream it is joined with");
       }
+      if (join.co_partitioned) {
+        // A re-keyed record looks up a key whose row may live in another partition.
+        std::string input = step.from;
+        bool input_is_source = step.from_source;
+        for (size_t guard = 0; !input_is_source && guard <= i; ++guard) {
+          size_t k = 0;
+          while (k < i && out.steps[k].name != input) ++k;
+          if (k == i) break;
+          if (out.steps[k].kind == StepConfig::Kind::kRekey) {
+            Error(join.co_partitioned_location,
+                  what + ": a co_partitioned join cannot follow rekey step " +
+                      Quote(out.steps[k].name) +
+                      ": re-keyed records are not in their new key's partition (repartition "
+                      "the topic by the join key, or drop co_partitioned)");
+            break;
+          }
+          input = out.steps[k].from;
+          input_is_source = out.steps[k].from_source;
+        }
+      }
       continue;
     }
     if (right_is_source) {
@@ -1380,6 +1402,16 @@ void Loader::ParseJoin(const Value& v, JoinConfig& out) {
                                 "with a digit)");
       }
       out.as = std::move(*s);
+    }
+  }
+  if (const Value* co_partitioned = map->Find("co_partitioned")) {
+    if (table == nullptr) {
+      Error(co_partitioned->key_location,
+            "join: 'co_partitioned' applies only to stream–table joins ('table:'); a "
+            "stream–stream join always needs co-partitioned topics");
+    } else if (const auto b = ReadBool(*co_partitioned)) {
+      out.co_partitioned = *b;
+      out.co_partitioned_location = co_partitioned->location;
     }
   }
   if (table != nullptr) {

@@ -204,7 +204,7 @@ Status Pipeline::CheckCoPartitioning() {
         first_count = *count;
       } else if (*count != first_count) {
         return Status::InvalidArgument(
-            "topology " + topology->name() + " joins streams by partition, so its topics must " +
+            "topology " + topology->name() + " joins by partition number, so its topics must " +
             "be co-partitioned, but " + first_topic + " has " + std::to_string(first_count) +
             " partitions and " + topic + " has " + std::to_string(*count) +
             " (repartition one of them: same partition count, keyed by the join key)");

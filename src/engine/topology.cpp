@@ -75,10 +75,13 @@ Topology::Topology(const config::TopologyConfig& config, state::StateDb& db,
 
 std::vector<std::string> Topology::co_partitioned_topics() const {
   std::vector<std::string> topics;
-  if (stream_joins_.empty()) return topics;
+  if (stream_joins_.empty() && co_partitioned_table_topics_.empty()) return topics;
+  auto listed = [](const std::vector<std::string>& list, const std::string& topic) {
+    return std::find(list.begin(), list.end(), topic) != list.end();
+  };
   for (const SourceNode& source : sources_) {
-    if (std::find(joined_table_topics_.begin(), joined_table_topics_.end(), source.topic) ==
-        joined_table_topics_.end()) {
+    if (!listed(joined_table_topics_, source.topic) ||
+        listed(co_partitioned_table_topics_, source.topic)) {
       topics.push_back(source.topic);
     }
   }
@@ -240,6 +243,12 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
           if (std::find(t.joined_table_topics_.begin(), t.joined_table_topics_.end(),
                         table_topic) == t.joined_table_topics_.end()) {
             t.joined_table_topics_.push_back(table_topic);
+          }
+          if (step.join.co_partitioned &&
+              std::find(t.co_partitioned_table_topics_.begin(),
+                        t.co_partitioned_table_topics_.end(),
+                        table_topic) == t.co_partitioned_table_topics_.end()) {
+            t.co_partitioned_table_topics_.push_back(table_topic);
           }
           break;
         }

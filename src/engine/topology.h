@@ -126,8 +126,10 @@ class Topology {
   // make them late. Accept() buffers such records (a copy); ProcessBuffered() processes
   // them once every input of the task has a record buffered or has none to give.
   bool aligns_inputs() const { return !stream_joins_.empty(); }
-  // The topics whose records stream–stream joins match by partition number: they must have
-  // as many partitions as each other (co-partitioned), which Pipeline checks at start.
+  // The topics whose records joins match by partition number — the streams of stream–stream
+  // joins, and the streams and tables of co_partitioned stream–table joins: they must have
+  // as many partitions as each other (co-partitioned), which Pipeline checks at start, and
+  // the group must assign them with the range assignor.
   std::vector<std::string> co_partitioned_topics() const;
   // Process(record) now, or, when aligning, buffer it. Returns the number of records now
   // buffered for the record's partition (0 when not aligning).
@@ -290,6 +292,7 @@ class Topology {
   std::vector<SourceNode> sources_;
   std::map<std::string, size_t, std::less<>> source_by_topic_;
   std::vector<std::string> joined_table_topics_;
+  std::vector<std::string> co_partitioned_table_topics_;  // a subset of the above
   std::vector<std::unique_ptr<WindowAggregate>> windows_;
   std::vector<std::unique_ptr<Dedup>> dedups_;
   std::vector<std::unique_ptr<TableStep>> tables_;

@@ -319,18 +319,21 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   }
   const Worker& first = *parts->workers.front();
 
-  // Stream–stream joins meet records by partition number; only the range assignor gives one
-  // member the same partition numbers of every topic (see docs/joins.md). Every worker is a
+  // Stream–stream and co_partitioned stream–table joins meet records by partition number;
+  // only the range assignor gives one member the same partition numbers of every topic
+  // (see docs/joins.md). Every worker is a
   // member of the group, so this holds between the workers of one instance too.
-  const bool joins_streams = std::any_of(first.topologies.begin(), first.topologies.end(),
-                                         [](const auto& t) { return t->aligns_inputs(); });
+  const bool joins_streams =
+      std::any_of(first.topologies.begin(), first.topologies.end(),
+                  [](const auto& t) { return !t->co_partitioned_topics().empty(); });
   for (const config::KafkaProperty& property : cfg.kafka.properties) {
     if (joins_streams && property.name == "partition.assignment.strategy" &&
         !property.value.starts_with("range")) {
       spdlog::warn(
           "{}: partition.assignment.strategy '{}' does not start with 'range': with "
-          "several instances or workers in one group, a stream–stream join would see "
-          "partitions of its two topics on different members and miss matches",
+          "several instances or workers in one group, a stream–stream or co_partitioned "
+          "stream–table join would see partitions of its topics on different members and "
+          "miss matches",
           property.location.ToString(), property.value);
     }
   }

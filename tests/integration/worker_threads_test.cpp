@@ -1,6 +1,8 @@
 // processing.threads: two workers on a four-partition topic share the partitions (each its
 // own consumer of the group), and the views answer exactly over both; a restart with one
-// worker over the same state directory continues exactly where the two left off.
+// worker over the same state directory continues exactly where the two left off. Two
+// workers also run a co_partitioned stream–table join, each joining with the table
+// partitions Kafka assigned it.
 #include <catch2/catch.hpp>
 #include <map>
 #include <string>
@@ -20,7 +22,50 @@ constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kStartMs = 1'795'600'000'000 - 1'795'600'000'000 % kHourMs;
 constexpr int kKeys = 40;
 
-std::string Config(int threads, const std::string& topic, const std::string& group,
+std::string WindowTopology(const std::string& topic) {
+  return "topologies:\n"
+         "  - name: counts\n"
+         "    source:\n"
+         "      topic: " +
+         topic +
+         "\n"
+         "    steps:\n"
+         "      - name: hourly\n"
+         "        window: {type: tumbling, size: 1h, grace: 24h}\n"
+         "        aggregates:\n"
+         "          - {name: n, function: count}\n"
+         "          - {name: total, function: sum, field: amount}\n"
+         "    views:\n"
+         "      - {name: hourly_counts, from: hourly}\n";
+}
+
+// Orders joined (inner) with a customers table, then the same hourly window: a record whose
+// key's row the joining worker did not have would be dropped, and the counts would fall short.
+std::string JoinTopology(const std::string& orders, const std::string& customers) {
+  return "topologies:\n"
+         "  - name: counts\n"
+         "    sources:\n"
+         "      - {name: orders, topic: " +
+         orders +
+         "}\n"
+         "      - {name: customers, topic: " +
+         customers +
+         "}\n"
+         "    steps:\n"
+         "      - {name: customer_rows, from: customers, table: {}}\n"
+         "      - name: joined\n"
+         "        from: orders\n"
+         "        join: {table: customer_rows, co_partitioned: true, as: customer}\n"
+         "      - name: hourly\n"
+         "        window: {type: tumbling, size: 1h, grace: 24h}\n"
+         "        aggregates:\n"
+         "          - {name: n, function: count}\n"
+         "          - {name: total, function: sum, field: amount}\n"
+         "    views:\n"
+         "      - {name: hourly_counts, from: hourly}\n";
+}
+
+std::string Config(int threads, const std::string& topologies, const std::string& group,
                    const std::string& state_dir, uint16_t port) {
   return "kafka:\n"
          "  bootstrap.servers: " +
@@ -41,22 +86,7 @@ std::string Config(int threads, const std::string& topic, const std::string& gro
          "\n"
          "processing:\n"
          "  threads: " +
-         std::to_string(threads) +
-         "\n"
-         "topologies:\n"
-         "  - name: counts\n"
-         "    source:\n"
-         "      topic: " +
-         topic +
-         "\n"
-         "    steps:\n"
-         "      - name: hourly\n"
-         "        window: {type: tumbling, size: 1h, grace: 24h}\n"
-         "        aggregates:\n"
-         "          - {name: n, function: count}\n"
-         "          - {name: total, function: sum, field: amount}\n"
-         "    views:\n"
-         "      - {name: hourly_counts, from: hourly}\n";
+         std::to_string(threads) + "\n" + topologies;
 }
 
 // Appends `count` records per key (partitioned by key), spread over two hourly windows, and
@@ -109,7 +139,7 @@ TEST_CASE("two workers split the partitions, views are exact over both, one work
 
   {
     const std::string config =
-        WriteTempFile("eddy-2.yaml", Config(2, topic, group, state_dir, port));
+        WriteTempFile("eddy-2.yaml", Config(2, WindowTopology(topic), group, state_dir, port));
     EddyProcess eddy(config, port);
     REQUIRE(eddy.WaitReady(60s));
     INFO(eddy.Log());
@@ -153,7 +183,7 @@ TEST_CASE("two workers split the partitions, views are exact over both, one work
   ProduceRound(topic, 2, 10, expected);
   {
     const std::string config =
-        WriteTempFile("eddy-1.yaml", Config(1, topic, group, state_dir, port));
+        WriteTempFile("eddy-1.yaml", Config(1, WindowTopology(topic), group, state_dir, port));
     EddyProcess eddy(config, port);
     REQUIRE(eddy.WaitReady(60s));
     INFO(eddy.Log());
@@ -170,6 +200,49 @@ TEST_CASE("two workers split the partitions, views are exact over both, one work
     CHECK(MetricValue(port, "eddy_records_consumed_total", {"topic=\"" + topic + "\""}) == 400);
     CHECK(eddy.Terminate(20s) == 0);
   }
+}
+
+TEST_CASE("two workers run a co_partitioned stream–table join, each with its table partitions",
+          "[eddy][kafka][workers]") {
+  const std::string orders = UniqueName("workers-orders");
+  const std::string customers = UniqueName("workers-customers");
+  CreateTopic(orders, 4);
+  CreateTopic(customers, 4);
+  // Both topics keyed by customer and partitioned by the same producer: co-partitioned.
+  std::vector<TestRecord> rows;
+  for (int k = 0; k < kKeys; ++k) {
+    TestRecord row;
+    row.key = "key-" + std::to_string(k);
+    row.value = R"({"tier":"t)" + std::to_string(k % 3) + R"("})";
+    row.timestamp_ms = kStartMs;
+    rows.push_back(row);
+  }
+  Produce(customers, rows);
+  std::map<std::string, WindowTotals> expected;
+  ProduceRound(orders, 0, 25, expected);  // 1,000 records, all before eddy starts
+
+  const std::string group = UniqueName("eddy-workers-join");
+  const uint16_t port = FreePort();
+  const std::string config =
+      WriteTempFile("eddy-join-2.yaml", Config(2, JoinTopology(orders, customers), group,
+                                               MakeTempDir("eddy-workers-join-state"), port));
+  EddyProcess eddy(config, port);
+  REQUIRE(eddy.WaitReady(60s));
+  INFO(eddy.Log());
+  CHECK(eddy.Log().find("processing with 2 worker(s)") != std::string::npos);
+  // The range assignor gives each worker the same partition numbers of both topics.
+  CHECK(Eventually(30s, [&] {
+    return MetricValue(port, "eddy_worker_assigned_partitions", {R"(worker="0")"}) == 4 &&
+           MetricValue(port, "eddy_worker_assigned_partitions", {R"(worker="1")"}) == 4;
+  }));
+  ProduceRound(orders, 1, 25, expected);  // joined while both workers own partitions
+  std::string mismatch;
+  CHECK(Eventually(30s, [&] { return ViewIsExact(port, expected, mismatch); }));
+  std::this_thread::sleep_for(1s);  // settle: a record joined twice would show now
+  INFO(mismatch);
+  CHECK(ViewIsExact(port, expected, mismatch));
+  CHECK(MetricValue(port, "eddy_records_consumed_total", {"topic=\"" + orders + "\""}) == 2000);
+  CHECK(eddy.Terminate(20s) == 0);
 }
 
 }  // namespace eddy::testing

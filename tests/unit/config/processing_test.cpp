@@ -89,9 +89,56 @@ TEST_CASE("processing threads: several workers cannot run a stream–table join"
         std::vector<std::string>{
             "test.yaml:3:23: error: processing threads: 2 workers cannot run stream–table join "
             "t.j: each worker reads only the table partitions Kafka assigns it, and the join "
-            "looks up any key (docs/joins.md); use threads: 1 (or auto, which picks 1)"});
+            "looks up any key (docs/joins.md); use threads: 1 (or auto, which picks 1), or "
+            "declare the join co_partitioned: true if its topics are"});
   CHECK(Errors(Yaml("processing: {threads: 1}", kTableJoin)).empty());
   CHECK(Errors(Yaml("", kTableJoin)).empty());
+}
+
+const std::string kCoPartitionedTableJoin = R"(
+    steps:
+      - {name: c, from: customers, table: {}}
+      - {name: j, from: orders, join: {table: c, co_partitioned: true}}
+)";
+
+TEST_CASE("processing threads: a co_partitioned stream–table join runs on several workers",
+          "[config][processing]") {
+  const Config config = Load(Yaml("processing: {threads: 2}", kCoPartitionedTableJoin));
+  CHECK(config.topologies[0].steps[1].join.co_partitioned);
+  CHECK(ResolveProcessingThreads(Load(Yaml("", kCoPartitionedTableJoin)), 2).threads == 2);
+  // One join that is not co-partitioned keeps the config at one worker.
+  const std::string mixed = R"(
+    steps:
+      - {name: c, from: customers, table: {}}
+      - {name: j, from: orders, join: {table: c, co_partitioned: true}}
+      - {name: k, from: j, join: {table: c}}
+)";
+  CHECK(ResolveProcessingThreads(Load(Yaml("", mixed)), 2).threads == 1);
+  CHECK(Errors(Yaml("processing: {threads: 2}", mixed)).size() == 1);
+}
+
+TEST_CASE("co_partitioned: stream–table joins only, never after a rekey", "[config][processing]") {
+  CHECK(Errors(Yaml("", R"(
+    steps:
+      - {name: r, from: orders, rekey: "customer"}
+      - {name: c, from: customers, table: {}}
+      - {name: j, from: r, join: {table: c, co_partitioned: true}}
+)")) == std::vector<std::string>{"test.yaml:12:61: error: step 'j': a co_partitioned join "
+                                 "cannot follow rekey step 'r': re-keyed records are not in "
+                                 "their new key's partition (repartition the topic by the join "
+                                 "key, or drop co_partitioned)"});
+  CHECK(Errors(Yaml("", R"(
+    steps:
+      - {name: j, from: orders, join: {stream: customers, within: 1m, co_partitioned: true}}
+)")) == std::vector<std::string>{"test.yaml:10:71: error: join: 'co_partitioned' applies only "
+                                 "to stream–table joins ('table:'); a stream–stream join always "
+                                 "needs co-partitioned topics"});
+  CHECK(Errors(Yaml("", R"(
+    steps:
+      - {name: c, from: customers, table: {}}
+      - {name: j, from: orders, join: {table: c, co_partitioned: maybe}}
+)"))
+            .size() == 1);
 }
 
 TEST_CASE("processing threads: several workers cannot run exactly-once delivery",
