@@ -49,6 +49,12 @@ std::string FirstStreamTableJoin(const Config& config) {
   return "";
 }
 
+int ResolveIoThreads(const HttpConfig& http, unsigned hardware_threads) {
+  if (http.io_threads > 0) return http.io_threads;
+  return static_cast<int>(
+      std::clamp<unsigned>(hardware_threads, 1u, HttpConfig::kAutoIoThreadsMax));
+}
+
 std::string WorkerSuffix(int worker) {
   return worker == 0 ? std::string() : "-w" + std::to_string(worker);
 }

@@ -584,11 +584,15 @@ void Loader::ParseHttp(const Value& v, HttpConfig& out) {
     }
   }
   if (const Value* threads = map->Find("io_threads")) {
-    if (const auto s = ReadScalar(*threads, "an integer")) {
-      if (const auto n = Check(*s, ParseInteger(s->text))) {
-        if (*n < 1 || *n > kMaxIoThreads) {
-          ValueError(*s, "expected a number of threads from 1 to " + std::to_string(kMaxIoThreads) +
-                             "; got " + Quote(s->text));
+    const std::string expected =
+        "a number of threads from 1 to " + std::to_string(kMaxIoThreads) + " or 'auto'";
+    if (const auto s = ReadScalar(*threads, expected)) {
+      if (s->text == "auto") {
+        out.io_threads = 0;
+      } else {
+        const Result<int64_t> n = ParseInteger(s->text);
+        if (!n.ok() || *n < 1 || *n > kMaxIoThreads) {
+          ValueError(*s, "expected " + expected + "; got " + Quote(s->text));
         } else {
           out.io_threads = static_cast<int>(*n);
         }

@@ -133,6 +133,8 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
   const config::WindowConfig& window = spec_.window;
   std::vector<Row> rows;
   Status decode_status;
+  // One iterator for every partition: creating one costs about as much as a seek.
+  state::WindowScanner scanner(db_, &snapshot);
   for (int32_t partition : owned_.Snapshot()) {
     // The committed stream time, from the same atomic commit as the windows read below; read
     // only for a partition that has windows of the key (usually one of them).
@@ -151,9 +153,8 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
       return *stream_time;
     };
     const std::string prefix = state::EncodeWindowKeyPrefix(spec_.store, partition, key);
-    EDDY_RETURN_IF_ERROR(db_.ScanUserKeyWindows(
-        prefix,
-        [&](std::string_view encoded_key, std::string_view value) {
+    EDDY_RETURN_IF_ERROR(
+        scanner.Scan(prefix, INT64_MIN, [&](std::string_view encoded_key, std::string_view value) {
           const int64_t stream_time_ms = committed_stream_time();
           if (!progress_status.ok()) return false;
           std::optional<state::DecodedWindowKey> decoded_key = state::DecodeWindowKey(encoded_key);
@@ -194,8 +195,7 @@ Result<std::vector<WindowView::Row>> WindowView::ReadRows(
           }
           rows.push_back(std::move(row));
           return true;
-        },
-        &snapshot));
+        }));
     EDDY_RETURN_IF_ERROR(progress_status);
     EDDY_RETURN_IF_ERROR(decode_status);
   }

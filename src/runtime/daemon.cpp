@@ -359,7 +359,8 @@ Result<std::unique_ptr<Daemon>> Daemon::Create(config::Config config) {
   http::ServerOptions server_options;
   server_options.address = cfg.http.listen_address;
   server_options.port = cfg.http.listen_port;
-  server_options.io_threads = cfg.http.io_threads;
+  server_options.io_threads =
+      config::ResolveIoThreads(cfg.http, std::thread::hardware_concurrency());
   server_options.observer = HttpRequestMetrics(*parts->metrics);
   Result<http::AccessOptions> access = AccessOptionsOf(cfg.http);
   if (!access.ok()) return access.status();

@@ -290,7 +290,8 @@ Status StateDb::ScanUserKeyWindows(std::string_view windows_prefix, const Visito
   return FromRocks(it->status(), "RocksDB scan");
 }
 
-WindowScanner::WindowScanner(const StateDb& db) : db_(db) {}
+WindowScanner::WindowScanner(const StateDb& db, const ReadSnapshot* snapshot)
+    : db_(db), snapshot_(snapshot) {}
 WindowScanner::~WindowScanner() = default;
 
 void WindowScanner::Release() {
@@ -302,6 +303,7 @@ Status WindowScanner::Scan(std::string_view windows_prefix, int64_t from_window_
   if (iterator_ == nullptr) {
     rocksdb::ReadOptions read_options;
     read_options.prefix_same_as_start = true;  // stops at the end of the prefix
+    if (snapshot_ != nullptr) read_options.snapshot = snapshot_->snapshot_;
     iterator_.reset(db_.db_->NewIterator(read_options));
   }
   seek_key_.assign(windows_prefix);

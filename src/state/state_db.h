@@ -89,6 +89,7 @@ class ReadSnapshot {
 
  private:
   friend class StateDb;
+  friend class WindowScanner;
   ReadSnapshot(rocksdb::DB& db, const rocksdb::Snapshot* snapshot) : db_(db), snapshot_(snapshot) {}
   rocksdb::DB& db_;
   const rocksdb::Snapshot* const snapshot_;
@@ -185,7 +186,9 @@ class StateDb {
 // interval. Thread-safety: one thread at a time (the worker that owns the step).
 class WindowScanner {
  public:
-  explicit WindowScanner(const StateDb& db);
+  // With `snapshot` (which must outlive the scanner), every scan reads that snapshot:
+  // a reader of several partitions at one moment (a view lookup) creates one iterator.
+  explicit WindowScanner(const StateDb& db, const ReadSnapshot* snapshot = nullptr);
   ~WindowScanner();
   WindowScanner(const WindowScanner&) = delete;
   WindowScanner& operator=(const WindowScanner&) = delete;
@@ -197,6 +200,7 @@ class WindowScanner {
 
  private:
   const StateDb& db_;
+  const ReadSnapshot* const snapshot_;
   std::unique_ptr<rocksdb::Iterator> iterator_;
   std::string seek_key_;  // reused
 };

@@ -176,5 +176,16 @@ TEST_CASE("processing threads: how auto resolves", "[config][processing]") {
   CHECK(ResolveProcessingThreads(written, 2).why.empty());
 }
 
+TEST_CASE("http io_threads: auto is one per hardware thread, at most 8", "[config][processing]") {
+  const Config defaulted = Load(Yaml(""));
+  CHECK(defaulted.http.io_threads == 0);
+  CHECK(ResolveIoThreads(defaulted.http, 2) == 2);
+  CHECK(ResolveIoThreads(defaulted.http, 0) == 1);  // unknown
+  CHECK(ResolveIoThreads(defaulted.http, 64) == HttpConfig::kAutoIoThreadsMax);
+  const Config written = Load(Yaml("http: {io_threads: 3}"));
+  CHECK(ResolveIoThreads(written.http, 64) == 3);
+  CHECK(Load(Yaml("http: {io_threads: auto}")).http.io_threads == 0);
+}
+
 }  // namespace
 }  // namespace eddy::config
