@@ -193,10 +193,20 @@ Status StreamJoin::Apply(const Event& event) {
   }
   const std::string row =
       state::EncodeWindowKey({StoreOf(side_), event.partition, event.key, event.event_time_ms});
-  Result<Entries> entries = ReadRow(row);
+  const auto bound = stored_times_bound_.find(event.partition);
+  const bool may_be_stored =
+      bound == stored_times_bound_.end() || event.event_time_ms <= bound->second;
+  Result<Entries> entries = Entries{};
+  if (may_be_stored) {
+    entries = ReadRow(row);
+  } else if (auto pending = pending_.find(row); pending != pending_.end()) {
+    entries = pending->second;
+  }
   if (!entries.ok()) return entries.status();
   entries->push_back({!matches_.empty(), std::string(event.value_json)});
   pending_[row] = std::move(*entries);
+  auto [pending_max, first] = pending_max_time_.try_emplace(event.partition, event.event_time_ms);
+  if (!first) pending_max->second = std::max(pending_max->second, event.event_time_ms);
   if (matches_.empty() && EmitsUnmatched(side_)) {
     unmatched_[event.partition].emplace(event.event_time_ms + within_ms_ + grace_ms_, row);
   }
@@ -237,6 +247,7 @@ Status StreamJoin::FlushTo(state::WriteBatch& batch, const FlushContext&) {
       batch.Delete(row);
       continue;
     }
+
     std::string value;
     value.push_back(static_cast<char>(kRowVersion));
     state::AppendUint32BigEndian(value, static_cast<uint32_t>(entries.size()));
@@ -248,15 +259,32 @@ Status StreamJoin::FlushTo(state::WriteBatch& batch, const FlushContext&) {
     batch.Put(row, value);
   }
   pending_.clear();
+  for (const auto& [partition, time] : pending_max_time_) {
+    if (auto bound = stored_times_bound_.find(partition); bound != stored_times_bound_.end()) {
+      bound->second = std::max(bound->second, time);
+    }
+  }
+  pending_max_time_.clear();
   return Status::Ok();
 }
 
 Status StreamJoin::RestorePartition(int32_t partition, int64_t stream_time_ms) {
   // The partition may have been committed by another worker or instance since.
   scanner_.Release();
+  int64_t& bound = stored_times_bound_[partition];
+  bound = stream_time_ms;
   auto& rows = unmatched_[partition];
   rows.clear();
   for (Side side : {Side::kLeft, Side::kRight}) {
+    if (stream_time_ms == INT64_MIN) {
+      // No committed stream time: rows written under other source topics may be there.
+      EDDY_RETURN_IF_ERROR(
+          db_.ScanPrefix(state::EncodeStorePartitionPrefix(StoreOf(side), partition),
+                         [&](std::string_view key, std::string_view) {
+                           bound = std::max(bound, RowTime(key));
+                           return true;
+                         }));
+    }
     if (!EmitsUnmatched(side)) continue;
     Status scanned = db_.ScanPrefix(state::EncodeStorePartitionPrefix(StoreOf(side), partition),
                                     [&](std::string_view key, std::string_view) {
@@ -274,8 +302,16 @@ Status StreamJoin::RestorePartition(int32_t partition, int64_t stream_time_ms) {
   return Status::Ok();
 }
 
+void StreamJoin::OnStoredStreamTimeRaised(int32_t partition, int64_t stream_time_ms) {
+  if (auto bound = stored_times_bound_.find(partition); bound != stored_times_bound_.end()) {
+    bound->second = std::max(bound->second, stream_time_ms);
+  }
+}
+
 void StreamJoin::DropPartition(int32_t partition) {
   unmatched_.erase(partition);
+  stored_times_bound_.erase(partition);
+  pending_max_time_.erase(partition);
   for (const std::string& store : {left_store_, right_store_}) {
     const std::string prefix = state::EncodeStorePartitionPrefix(store, partition);
     for (auto it = pending_.lower_bound(prefix);

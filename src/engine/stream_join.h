@@ -90,6 +90,7 @@ class StreamJoin final : public StatefulStep {
   Status FlushTo(state::WriteBatch& batch, const FlushContext& context) override;
   Status RestorePartition(int32_t partition, int64_t stream_time_ms) override;
   void DropPartition(int32_t partition) override;
+  void OnStoredStreamTimeRaised(int32_t partition, int64_t stream_time_ms) override;
 
   const std::string& left_store() const { return left_store_; }
   const std::string& right_store() const { return right_store_; }
@@ -139,6 +140,17 @@ class StreamJoin final : public StatefulStep {
   std::vector<JoinOutput> outputs_;
   // Rows changed since the last flush: encoded row key -> entries (empty: deleted).
   std::map<std::string, Entries, std::less<>> pending_;
+  // Per partition: no stored row of either side has a later event time, so a record newer
+  // than it starts a row of its own without reading one (most records of an in-order
+  // stream). Invariant: >= the time of every stored row of the partition. From the
+  // committed stream time at RestorePartition (a row's time is its record's event time, at
+  // most the stream time committed with it; without one, from the stored rows), raised by
+  // every flush. Absent (never restored): unknown, every row is read.
+  std::unordered_map<int32_t, int64_t> stored_times_bound_;
+  // Per partition: the latest event time of a row changed since the last flush, which
+  // raises stored_times_bound_ when the flush stores it. (A row re-flagged as matched was
+  // stored or pending already: it raises nothing new.)
+  std::unordered_map<int32_t, int64_t> pending_max_time_;
   // left / outer: per partition, rows that may hold unmatched records, ordered by when
   // they stop being matchable (t + within + grace), then row key.
   std::unordered_map<int32_t, std::set<std::pair<int64_t, std::string>>> unmatched_;
