@@ -87,7 +87,7 @@ TEST_CASE("the pageviews example loads with every default applied", "[config][lo
 
   CHECK(config.http.listen_address == "127.0.0.1");
   CHECK(config.http.listen_port == 8080);
-  CHECK(config.http.io_threads == 0);  // auto
+  CHECK(config.http.io_threads == 0);                  // auto
   CHECK_FALSE(config.http.readiness.max_lag_records);  // off unless set
 
   CHECK(config.logging.level == "info");
@@ -852,7 +852,8 @@ TEST_CASE("http and logging values are checked", "[config][loader]") {
                  "http listen: expected host:port like 0.0.0.0:8080, [::1]:8080 or "
                  "localhost:8080; got '::1:80' (write an IPv6 address in brackets, e.g. "
                  "[::1]:8080)"),
-            Line("3:38", "http io_threads: expected a number of threads from 1 to 1024 or 'auto'; got '0'"),
+            Line("3:38",
+                 "http io_threads: expected a number of threads from 1 to 1024 or 'auto'; got '0'"),
             Line("4:18",
                  "logging level: expected one of trace, debug, info, warn, error, "
                  "critical, off; got 'warning'"),  // too far for a suggestion
