@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "state/state_db.h"
 #include "support/daemon_harness.h"
 #include "support/eddy_process.h"
 #include "support/kafka_test_env.h"
@@ -302,11 +303,19 @@ TEST_CASE("memory stays bounded through a large backlog and a 10x burst", "[eddy
   const auto started = Clock::now();
   const int64_t baseline_at = std::max(std::min(kBaselineRecords, backlog), backlog / 2);
   int64_t baseline_kib = -1;
+  // RocksDB's block cache (kBlockCacheBytes) fills with reads only, and the backlog reads
+  // little: a new window needs no read, and the view is queried only after the backlog.
+  // What it has not filled by the baseline is credited to the bound, up to its size.
+  int64_t block_cache_credit_kib = 0;
   bool baseline_taken = false;
   int64_t next_report = backlog / 10;
   const bool caught_up = WaitProcessed(*eddy, backlog, [&](double processed) {
     if (!baseline_taken && processed >= static_cast<double>(baseline_at)) {
       baseline_kib = rss.TakePeakKiB();
+      const double cache_used = MetricValue(port, "eddy_state_block_cache_usage_bytes", {});
+      block_cache_credit_kib = std::max<int64_t>(
+          0, static_cast<int64_t>((static_cast<double>(state::kBlockCacheBytes) - cache_used) /
+                                  1024.0));
       baseline_taken = true;
     }
     if (processed >= static_cast<double>(next_report)) {
@@ -390,16 +399,17 @@ TEST_CASE("memory stays bounded through a large backlog and a 10x burst", "[eddy
         "exact results were checked");
     return;
   }
-  const int64_t bound_kib = baseline_kib + kMarginKiB;
-  INFO("baseline (peak RSS over the first " << baseline_at << " records) " << MiB(baseline_kib)
-                                            << " MiB, bound " << MiB(bound_kib) << " MiB");
+  const int64_t bound_kib = baseline_kib + kMarginKiB + block_cache_credit_kib;
+  INFO("baseline (peak RSS over the first "
+       << baseline_at << " records) " << MiB(baseline_kib) << " MiB, block cache not yet filled "
+       << MiB(block_cache_credit_kib) << " MiB, bound " << MiB(bound_kib) << " MiB");
   // Growth of more than kMarginKiB over the rest of the backlog fails here.
-  std::fprintf(
-      stderr,
-      "memory: bound %.1f MiB; any growth above %.0f bytes per record of backlog "
-      "would exceed it\n",
-      MiB(bound_kib),
-      static_cast<double>(kMarginKiB) * 1024.0 / static_cast<double>(backlog - baseline_at));
+  std::fprintf(stderr,
+               "memory: bound %.1f MiB (%.1f MiB of it for the block cache still empty at the "
+               "baseline); any growth above %.0f bytes per record of backlog would exceed it\n",
+               MiB(bound_kib), MiB(block_cache_credit_kib),
+               static_cast<double>(kMarginKiB + block_cache_credit_kib) * 1024.0 /
+                   static_cast<double>(backlog - baseline_at));
   CHECK(backlog_peak_kib <= bound_kib);
   CHECK(steady_peak_kib <= bound_kib);
   CHECK(burst_peak_kib <= bound_kib);
