@@ -193,11 +193,8 @@ Status StreamJoin::Apply(const Event& event) {
   }
   const std::string row =
       state::EncodeWindowKey({StoreOf(side_), event.partition, event.key, event.event_time_ms});
-  const auto bound = stored_times_bound_.find(event.partition);
-  const bool may_be_stored =
-      bound == stored_times_bound_.end() || event.event_time_ms <= bound->second;
   Result<Entries> entries = Entries{};
-  if (may_be_stored) {
+  if (stored_times_.MayBeStored(event.partition, event.event_time_ms)) {
     entries = ReadRow(row);
   } else if (auto pending = pending_.find(row); pending != pending_.end()) {
     entries = pending->second;
@@ -259,11 +256,7 @@ Status StreamJoin::FlushTo(state::WriteBatch& batch, const FlushContext&) {
     batch.Put(row, value);
   }
   pending_.clear();
-  for (const auto& [partition, time] : pending_max_time_) {
-    if (auto bound = stored_times_bound_.find(partition); bound != stored_times_bound_.end()) {
-      bound->second = std::max(bound->second, time);
-    }
-  }
+  for (const auto& [partition, time] : pending_max_time_) stored_times_.Raise(partition, time);
   pending_max_time_.clear();
   return Status::Ok();
 }
@@ -271,20 +264,11 @@ Status StreamJoin::FlushTo(state::WriteBatch& batch, const FlushContext&) {
 Status StreamJoin::RestorePartition(int32_t partition, int64_t stream_time_ms) {
   // The partition may have been committed by another worker or instance since.
   scanner_.Release();
-  int64_t& bound = stored_times_bound_[partition];
-  bound = stream_time_ms;
+  EDDY_RETURN_IF_ERROR(
+      stored_times_.Restore(db_, {left_store_, right_store_}, partition, stream_time_ms));
   auto& rows = unmatched_[partition];
   rows.clear();
   for (Side side : {Side::kLeft, Side::kRight}) {
-    if (stream_time_ms == INT64_MIN) {
-      // No committed stream time: rows written under other source topics may be there.
-      EDDY_RETURN_IF_ERROR(
-          db_.ScanPrefix(state::EncodeStorePartitionPrefix(StoreOf(side), partition),
-                         [&](std::string_view key, std::string_view) {
-                           bound = std::max(bound, RowTime(key));
-                           return true;
-                         }));
-    }
     if (!EmitsUnmatched(side)) continue;
     Status scanned = db_.ScanPrefix(state::EncodeStorePartitionPrefix(StoreOf(side), partition),
                                     [&](std::string_view key, std::string_view) {
@@ -303,14 +287,12 @@ Status StreamJoin::RestorePartition(int32_t partition, int64_t stream_time_ms) {
 }
 
 void StreamJoin::OnStoredStreamTimeRaised(int32_t partition, int64_t stream_time_ms) {
-  if (auto bound = stored_times_bound_.find(partition); bound != stored_times_bound_.end()) {
-    bound->second = std::max(bound->second, stream_time_ms);
-  }
+  stored_times_.Raise(partition, stream_time_ms);
 }
 
 void StreamJoin::DropPartition(int32_t partition) {
   unmatched_.erase(partition);
-  stored_times_bound_.erase(partition);
+  stored_times_.Drop(partition);
   pending_max_time_.erase(partition);
   for (const std::string& store : {left_store_, right_store_}) {
     const std::string prefix = state::EncodeStorePartitionPrefix(store, partition);

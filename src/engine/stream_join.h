@@ -44,6 +44,7 @@
 
 #include "config/config.h"
 #include "engine/operator.h"
+#include "engine/stored_time_bound.h"
 
 namespace eddy::engine {
 
@@ -140,15 +141,11 @@ class StreamJoin final : public StatefulStep {
   std::vector<JoinOutput> outputs_;
   // Rows changed since the last flush: encoded row key -> entries (empty: deleted).
   std::map<std::string, Entries, std::less<>> pending_;
-  // Per partition: no stored row of either side has a later event time, so a record newer
-  // than it starts a row of its own without reading one (most records of an in-order
-  // stream). Invariant: >= the time of every stored row of the partition. From the
-  // committed stream time at RestorePartition (a row's time is its record's event time, at
-  // most the stream time committed with it; without one, from the stored rows), raised by
-  // every flush. Absent (never restored): unknown, every row is read.
-  std::unordered_map<int32_t, int64_t> stored_times_bound_;
+  // A record newer than this bound starts its row without reading one (stored_time_bound.h;
+  // one bound per partition for both sides).
+  StoredTimeBound stored_times_;
   // Per partition: the latest event time of a row changed since the last flush, which
-  // raises stored_times_bound_ when the flush stores it. (A row re-flagged as matched was
+  // raises stored_times_ when the flush stores it. (A row re-flagged as matched was
   // stored or pending already: it raises nothing new.)
   std::unordered_map<int32_t, int64_t> pending_max_time_;
   // left / outer: per partition, rows that may hold unmatched records, ordered by when

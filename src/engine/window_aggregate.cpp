@@ -84,9 +84,6 @@ Status WindowAggregate::Apply(const Event& event) {
     if (late_emitter_) EDDY_RETURN_IF_ERROR(late_emitter_(event));
   }
   PartitionCache& cache = cache_[event.partition];
-  const auto bound = stored_starts_bound_.find(event.partition);
-  const int64_t stored_starts_bound =
-      bound == stored_starts_bound_.end() ? INT64_MAX : bound->second;
   for (size_t i = pending_.closed; i < pending_.windows.size(); ++i) {
     std::string key =
         state::EncodeWindowKey({store_, event.partition, event.key, pending_.windows[i].start_ms});
@@ -94,7 +91,9 @@ Status WindowAggregate::Apply(const Event& event) {
     if (it == cache.end()) {
       CachedWindow loaded{aggregates_.Empty(), false};
       Result<std::optional<std::string>> stored = std::optional<std::string>();
-      if (pending_.windows[i].start_ms <= stored_starts_bound) stored = db_.Get(key);
+      if (stored_starts_.MayBeStored(event.partition, pending_.windows[i].start_ms)) {
+        stored = db_.Get(key);
+      }
       if (!stored.ok()) return stored.status();
       if (stored->has_value()) {
         std::optional<AggregateValues> decoded = aggregates_.Decode(**stored);
@@ -284,21 +283,7 @@ Result<WindowAggregate::WindowState> WindowAggregate::StateOf(int32_t partition,
 
 Status WindowAggregate::RestorePartition(int32_t partition, int64_t stream_time_ms) {
   if (window_.kind == Kind::kTumbling || window_.kind == Kind::kHopping) {
-    int64_t bound = stream_time_ms;
-    if (stream_time_ms == INT64_MIN) {
-      // No committed stream time: usually no state either (a first start), but windows
-      // written under another source topic of the same step may be there. Their starts
-      // are the bound; finding it scans the partition's windows, which a first start
-      // does not have.
-      EDDY_RETURN_IF_ERROR(db_.ScanPrefix(
-          state::EncodeStorePartitionPrefix(store_, partition),
-          [&](std::string_view encoded_key, std::string_view) {
-            bound = std::max(bound,
-                             state::ReadInt64Ordered(encoded_key.substr(encoded_key.size() - 8)));
-            return true;
-          }));
-    }
-    stored_starts_bound_[partition] = bound;
+    EDDY_RETURN_IF_ERROR(stored_starts_.Restore(db_, {store_}, partition, stream_time_ms));
   }
   if (!TracksOpenWindows()) return Status::Ok();
   auto& open = open_windows_[partition];
@@ -379,10 +364,8 @@ Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& co
     batch.Put(entry->first, aggregates_.Encode(entry->second.values));
   }
   for (const auto& [partition, entry] : dirty_) {
-    if (auto bound = stored_starts_bound_.find(partition); bound != stored_starts_bound_.end()) {
-      const std::string_view key = entry->first;
-      bound->second = std::max(bound->second, state::ReadInt64Ordered(key.substr(key.size() - 8)));
-    }
+    const std::string_view key = entry->first;
+    stored_starts_.Raise(partition, state::ReadInt64Ordered(key.substr(key.size() - 8)));
   }
   // Updates are emitted in the order the windows first changed.
   for (const auto& [partition, entry] : dirty_) {
@@ -424,14 +407,12 @@ Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& co
 }
 
 void WindowAggregate::OnStoredStreamTimeRaised(int32_t partition, int64_t stream_time_ms) {
-  if (auto bound = stored_starts_bound_.find(partition); bound != stored_starts_bound_.end()) {
-    bound->second = std::max(bound->second, stream_time_ms);
-  }
+  stored_starts_.Raise(partition, stream_time_ms);
 }
 
 void WindowAggregate::DropPartition(int32_t partition) {
   open_windows_.erase(partition);
-  stored_starts_bound_.erase(partition);
+  stored_starts_.Drop(partition);
   std::erase_if(dirty_, [&](const auto& dirty) { return dirty.first == partition; });
   std::erase_if(dirty_sessions_, [&](const auto& dirty) { return dirty.first == partition; });
   if (auto it = cache_.find(partition); it != cache_.end()) {

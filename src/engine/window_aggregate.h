@@ -52,6 +52,7 @@
 #include "config/config.h"
 #include "engine/aggregates.h"
 #include "engine/operator.h"
+#include "engine/stored_time_bound.h"
 #include "engine/window.h"
 
 namespace eddy::engine {
@@ -182,16 +183,9 @@ class WindowAggregate final : public Operator {
   // The cache entries changed since the last flush (partition, entry), first change first.
   std::vector<std::pair<int32_t, PartitionCache::value_type*>> dirty_;
   std::vector<const PartitionCache::value_type*> sorted_dirty_;  // FlushTo's scratch space
-  // Tumbling and hopping windows, per partition: no window starting later is in RocksDB, so
-  // a window missing from the cache that starts later is new and needs no read (most
-  // windows of an in-order stream). Invariant: >= the start of every stored window of the
-  // partition. Set from the committed stream time at RestorePartition (a window starts at
-  // or before the event time of every record in it, and every stored record's event time
-  // is at most the stream time committed with it) — without one, from the stored windows
-  // themselves —, raised by every flush to the windows it writes and by
-  // OnStoredStreamTimeRaised. Absent (a partition never restored): unknown, every miss
-  // reads.
-  std::unordered_map<int32_t, int64_t> stored_starts_bound_;
+  // Tumbling and hopping windows: a window missing from the cache that starts after this
+  // bound is new and needs no read (stored_time_bound.h).
+  StoredTimeBound stored_starts_;
   std::unordered_map<int32_t, PartitionSessions> sessions_;
   std::vector<std::pair<int32_t, PartitionSessions::value_type*>> dirty_sessions_;
   Emitter emitter_;

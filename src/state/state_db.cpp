@@ -281,19 +281,8 @@ Status StateDb::ScanPrefix(std::string_view prefix, const Visitor& visit,
 
 Status StateDb::ScanUserKeyWindows(std::string_view windows_prefix, const Visitor& visit,
                                    const ReadSnapshot* snapshot) const {
-  rocksdb::ReadOptions read_options;
-  read_options.prefix_same_as_start = true;  // stops at the end of the prefix
-  if (snapshot != nullptr) read_options.snapshot = snapshot->snapshot_;
-  std::string first = std::string(windows_prefix);
-  AppendInt64Ordered(first, INT64_MIN);  // the earliest window of the key: a full window key
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
-  for (it->Seek(rocksdb::Slice(first)); it->Valid(); it->Next()) {
-    const rocksdb::Slice key = it->key();
-    if (!std::string_view(key.data(), key.size()).starts_with(windows_prefix)) break;
-    const rocksdb::Slice value = it->value();
-    if (!visit({key.data(), key.size()}, {value.data(), value.size()})) break;
-  }
-  return FromRocks(it->status(), "RocksDB scan");
+  WindowScanner scanner(*this, snapshot);
+  return scanner.Scan(windows_prefix, INT64_MIN, visit);
 }
 
 WindowScanner::WindowScanner(const StateDb& db, const ReadSnapshot* snapshot)

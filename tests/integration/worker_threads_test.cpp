@@ -22,21 +22,22 @@ constexpr int64_t kHourMs = 3'600'000;
 constexpr int64_t kStartMs = 1'795'600'000'000 - 1'795'600'000'000 % kHourMs;
 constexpr int kKeys = 40;
 
+// The hourly count + sum window every topology here ends with, and its view.
+const std::string kHourlyWindow =
+    "      - name: hourly\n"
+    "        window: {type: tumbling, size: 1h, grace: 24h}\n"
+    "        aggregates:\n"
+    "          - {name: n, function: count}\n"
+    "          - {name: total, function: sum, field: amount}\n"
+    "    views:\n"
+    "      - {name: hourly_counts, from: hourly}\n";
+
 std::string WindowTopology(const std::string& topic) {
   return "topologies:\n"
          "  - name: counts\n"
          "    source:\n"
          "      topic: " +
-         topic +
-         "\n"
-         "    steps:\n"
-         "      - name: hourly\n"
-         "        window: {type: tumbling, size: 1h, grace: 24h}\n"
-         "        aggregates:\n"
-         "          - {name: n, function: count}\n"
-         "          - {name: total, function: sum, field: amount}\n"
-         "    views:\n"
-         "      - {name: hourly_counts, from: hourly}\n";
+         topic + "\n    steps:\n" + kHourlyWindow;
 }
 
 // Orders joined (inner) with a customers table, then the same hourly window: a record whose
@@ -46,23 +47,14 @@ std::string JoinTopology(const std::string& orders, const std::string& customers
          "  - name: counts\n"
          "    sources:\n"
          "      - {name: orders, topic: " +
-         orders +
-         "}\n"
-         "      - {name: customers, topic: " +
-         customers +
+         orders + "}\n      - {name: customers, topic: " + customers +
          "}\n"
          "    steps:\n"
          "      - {name: customer_rows, from: customers, table: {}}\n"
          "      - name: joined\n"
          "        from: orders\n"
-         "        join: {table: customer_rows, co_partitioned: true, as: customer}\n"
-         "      - name: hourly\n"
-         "        window: {type: tumbling, size: 1h, grace: 24h}\n"
-         "        aggregates:\n"
-         "          - {name: n, function: count}\n"
-         "          - {name: total, function: sum, field: amount}\n"
-         "    views:\n"
-         "      - {name: hourly_counts, from: hourly}\n";
+         "        join: {table: customer_rows, co_partitioned: true, as: customer}\n" +
+         kHourlyWindow;
 }
 
 std::string Config(int threads, const std::string& topologies, const std::string& group,
