@@ -85,33 +85,34 @@ Status WindowAggregate::Apply(const Event& event) {
   }
   PartitionCache& cache = cache_[event.partition];
   for (size_t i = pending_.closed; i < pending_.windows.size(); ++i) {
-    std::string key =
-        state::EncodeWindowKey({store_, event.partition, event.key, pending_.windows[i].start_ms});
-    auto it = cache.find(key);
-    if (it == cache.end()) {
+    const TimeWindow& window = pending_.windows[i];
+    WindowsOfStart& windows = cache[window.start_ms];
+    auto it = windows.find(event.key);
+    if (it == windows.end()) {
       CachedWindow loaded{aggregates_.Empty(), false};
-      Result<std::optional<std::string>> stored = std::optional<std::string>();
-      if (stored_starts_.MayBeStored(event.partition, pending_.windows[i].start_ms)) {
-        stored = db_.Get(key);
+      if (stored_starts_.MayBeStored(event.partition, window.start_ms)) {
+        key_buffer_.clear();
+        state::AppendWindowKey(key_buffer_, {store_, event.partition, event.key, window.start_ms});
+        Result<std::optional<std::string>> stored = db_.Get(key_buffer_);
+        if (!stored.ok()) return stored.status();
+        if (stored->has_value()) {
+          std::optional<AggregateValues> decoded = aggregates_.Decode(**stored);
+          if (!decoded) return Status::Internal("corrupt window state in store " + store_);
+          loaded.values = std::move(*decoded);
+        }
       }
-      if (!stored.ok()) return stored.status();
-      if (stored->has_value()) {
-        std::optional<AggregateValues> decoded = aggregates_.Decode(**stored);
-        if (!decoded) return Status::Internal("corrupt window state in store " + store_);
-        loaded.values = std::move(*decoded);
-      }
-      it = cache.emplace(std::move(key), std::move(loaded)).first;
+      it = windows.emplace(std::string(event.key), std::move(loaded)).first;
       ++cached_windows_;
     }
     aggregates_.Apply(pending_.inputs, it->second.values);
     if (!it->second.dirty) {
       it->second.dirty = true;
-      // Elements of an unordered_map keep their address until erased, and nothing is
-      // erased while dirty (see FlushTo and DropPartition).
-      dirty_.push_back({event.partition, &*it});
+      dirty_.push_back({event.partition, window.start_ms, &*it});
     }
     if (TracksOpenWindows()) {
-      open_windows_[event.partition].emplace(ClosesAt(pending_.windows[i]), it->first);
+      open_windows_[event.partition].emplace(
+          ClosesAt(window),
+          state::EncodeWindowKey({store_, event.partition, event.key, window.start_ms}));
     }
   }
   return Status::Ok();
@@ -262,8 +263,10 @@ Result<WindowAggregate::WindowState> WindowAggregate::StateOf(int32_t partition,
       }
     }
   } else if (auto cache = cache_.find(partition); cache != cache_.end()) {
-    if (auto it = cache->second.find(encoded_key); it != cache->second.end()) {
-      return WindowState{{start, start + window_.size.count()}, it->second.values};
+    if (auto windows = cache->second.find(start); windows != cache->second.end()) {
+      if (auto it = windows->second.find(decoded->user_key); it != windows->second.end()) {
+        return WindowState{{start, start + window_.size.count()}, it->second.values};
+      }
     }
   }
   Result<std::optional<std::string>> stored = db_.Get(encoded_key);
@@ -357,28 +360,33 @@ Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& co
   // list) then inserts each next to the previous one instead of searching from the top,
   // which took the largest share of the processing thread's time (scenario b).
   sorted_dirty_.clear();
-  for (const auto& [partition, entry] : dirty_) sorted_dirty_.push_back(entry);
+  for (const DirtyWindow& dirty : dirty_) sorted_dirty_.push_back(&dirty);
+  // The encoded keys' order (key_encoding.cpp: the store is the same for all, partitions
+  // are not negative, and the user key's encoding keeps its byte order).
   std::sort(sorted_dirty_.begin(), sorted_dirty_.end(),
-            [](const auto* a, const auto* b) { return a->first < b->first; });
-  for (const PartitionCache::value_type* entry : sorted_dirty_) {
-    batch.Put(entry->first, aggregates_.Encode(entry->second.values));
+            [](const DirtyWindow* a, const DirtyWindow* b) {
+              if (a->partition != b->partition) return a->partition < b->partition;
+              if (const int order = a->entry->first.compare(b->entry->first); order != 0) {
+                return order < 0;
+              }
+              return a->start_ms < b->start_ms;
+            });
+  for (const DirtyWindow* dirty : sorted_dirty_) {
+    key_buffer_.clear();
+    state::AppendWindowKey(key_buffer_,
+                           {store_, dirty->partition, dirty->entry->first, dirty->start_ms});
+    batch.Put(key_buffer_, aggregates_.Encode(dirty->entry->second.values));
   }
-  for (const auto& [partition, entry] : dirty_) {
-    const std::string_view key = entry->first;
-    stored_starts_.Raise(partition, state::ReadInt64Ordered(key.substr(key.size() - 8)));
-  }
+  for (const DirtyWindow& dirty : dirty_) stored_starts_.Raise(dirty.partition, dirty.start_ms);
   // Updates are emitted in the order the windows first changed.
-  for (const auto& [partition, entry] : dirty_) {
-    const std::string& key = entry->first;
-    CachedWindow& window = entry->second;
+  for (const DirtyWindow& dirty : dirty_) {
+    CachedWindow& window = dirty.entry->second;
     window.dirty = false;
     if (emit_updates) {
-      std::optional<state::DecodedWindowKey> decoded = state::DecodeWindowKey(key);
-      if (!decoded) return Status::Internal("corrupt window key in store " + store_);
-      const TimeWindow span{decoded->window_start_ms,
-                            decoded->window_start_ms + window_.size.count()};
-      EDDY_RETURN_IF_ERROR(Emit(partition, decoded->user_key, span, context.StreamTime(partition),
-                                /*deleted=*/false, window.values));
+      const TimeWindow span{dirty.start_ms, dirty.start_ms + window_.size.count()};
+      EDDY_RETURN_IF_ERROR(Emit(dirty.partition, dirty.entry->first, span,
+                                context.StreamTime(dirty.partition), /*deleted=*/false,
+                                window.values));
     }
   }
   dirty_.clear();
@@ -397,8 +405,21 @@ Status WindowAggregate::FlushTo(state::WriteBatch& batch, const FlushContext& co
       }
     }
   }
+  // Everything is clean now. Closed windows leave the cache: a record for one is late and
+  // changes nothing, so the cache holds the windows still open (and the unwindowed rows).
+  if (window_.kind == Kind::kTumbling || window_.kind == Kind::kHopping) {
+    for (auto& [partition, cache] : cache_) {
+      const int64_t stream_time_ms = context.StreamTime(partition);
+      while (!cache.empty() &&
+             WindowClosed({cache.begin()->first, cache.begin()->first + window_.size.count()},
+                          window_.grace.count(), stream_time_ms)) {
+        cached_windows_ -= cache.begin()->second.size();
+        cache.erase(cache.begin());
+      }
+    }
+  }
   if (cached_windows_ > kMaxCachedWindows) {
-    // Everything is clean now: safe to forget it all.
+    // Safe to forget it all.
     cache_.clear();
     sessions_.clear();
     cached_windows_ = 0;
@@ -413,10 +434,10 @@ void WindowAggregate::OnStoredStreamTimeRaised(int32_t partition, int64_t stream
 void WindowAggregate::DropPartition(int32_t partition) {
   open_windows_.erase(partition);
   stored_starts_.Drop(partition);
-  std::erase_if(dirty_, [&](const auto& dirty) { return dirty.first == partition; });
+  std::erase_if(dirty_, [&](const DirtyWindow& dirty) { return dirty.partition == partition; });
   std::erase_if(dirty_sessions_, [&](const auto& dirty) { return dirty.first == partition; });
   if (auto it = cache_.find(partition); it != cache_.end()) {
-    cached_windows_ -= it->second.size();
+    for (const auto& [start, windows] : it->second) cached_windows_ -= windows.size();
     cache_.erase(it);
   }
   if (auto it = sessions_.find(partition); it != sessions_.end()) {

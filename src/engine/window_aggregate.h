@@ -119,8 +119,29 @@ class WindowAggregate final : public Operator {
     AggregateValues values;
     bool dirty = false;
   };
-  // Per partition: encoded window key -> cached aggregate (tumbling, hopping, no window).
-  using PartitionCache = std::unordered_map<std::string, CachedWindow>;
+  // Hashes a std::string or a std::string_view alike, so a lookup by the record's key
+  // copies nothing.
+  struct UserKeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  // One window start's cached windows: user key -> aggregate. Keyed by the user key alone,
+  // not the encoded window key: a short key hashes and compares cheaply and fits a
+  // std::string's inline buffer (the encoded key, with the store name, needed an allocation).
+  using WindowsOfStart =
+      std::unordered_map<std::string, CachedWindow, UserKeyHash, std::equal_to<>>;
+  // Per partition (tumbling, hopping, no window): window start -> its windows. By start, so
+  // that windows leave the cache together once they close (no record can change them then).
+  using PartitionCache = std::map<int64_t, WindowsOfStart>;
+  // A window changed since the last flush. Elements of an unordered_map keep their address
+  // until erased, and nothing is erased while dirty (see FlushTo and DropPartition).
+  struct DirtyWindow {
+    int32_t partition = 0;
+    int64_t start_ms = 0;
+    WindowsOfStart::value_type* entry = nullptr;
+  };
 
   // Sessions: every session of one key in one partition, and what changed since the flush.
   struct CachedSession {
@@ -180,9 +201,10 @@ class WindowAggregate final : public Operator {
   Pending pending_;  // decided by Prepare, carried out by Apply
   std::unordered_map<int32_t, PartitionCache> cache_;
   size_t cached_windows_ = 0;  // windows, or sessions, in the caches
-  // The cache entries changed since the last flush (partition, entry), first change first.
-  std::vector<std::pair<int32_t, PartitionCache::value_type*>> dirty_;
-  std::vector<const PartitionCache::value_type*> sorted_dirty_;  // FlushTo's scratch space
+  // The windows changed since the last flush, first change first.
+  std::vector<DirtyWindow> dirty_;
+  std::vector<const DirtyWindow*> sorted_dirty_;  // FlushTo's scratch space
+  std::string key_buffer_;                        // an encoded window key, reused
   // Tumbling and hopping windows: a window missing from the cache that starts after this
   // bound is new and needs no read (stored_time_bound.h).
   StoredTimeBound stored_starts_;

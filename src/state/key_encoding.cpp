@@ -152,9 +152,33 @@ std::string EncodeUserKeyRangePrefix(std::string_view store, int32_t partition,
 }
 
 std::string EncodeWindowKey(const WindowKey& key) {
-  std::string out = EncodeWindowKeyPrefix(key.store, key.partition, key.user_key);
-  AppendInt64Ordered(out, key.window_start_ms);
+  std::string out;
+  out.reserve(1 + 4 + key.store.size() + 4 + key.user_key.size() + 2 + 8);
+  AppendWindowKey(out, key);
   return out;
+}
+
+void AppendWindowKey(std::string& out, const WindowKey& key) {
+  out.push_back(kWindowTag);
+  AppendLengthPrefixed(out, key.store);
+  AppendUint32BigEndian(out, static_cast<uint32_t>(key.partition));
+  AppendOrderedBytes(out, key.user_key);
+  AppendInt64Ordered(out, key.window_start_ms);
+}
+
+std::optional<WindowKeyView> PeekWindowKey(std::string_view encoded) {
+  if (encoded.size() < 1 + 4 || encoded.front() != kWindowTag) return std::nullopt;
+  encoded.remove_prefix(1);
+  const uint32_t store_length = ReadUint32BigEndian(encoded);
+  encoded.remove_prefix(4);
+  // The store, the partition, at least the user key's terminator, and the start.
+  if (encoded.size() < size_t{store_length} + 4 + 2 + 8) return std::nullopt;
+  WindowKeyView key;
+  key.store = encoded.substr(0, store_length);
+  encoded.remove_prefix(store_length);
+  key.partition = static_cast<int32_t>(ReadUint32BigEndian(encoded));
+  key.window_start_ms = ReadInt64Ordered(encoded.substr(encoded.size() - 8));
+  return key;
 }
 
 std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded) {

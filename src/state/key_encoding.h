@@ -20,6 +20,8 @@ struct WindowKey {
 };
 
 std::string EncodeWindowKey(const WindowKey& key);
+// EncodeWindowKey appended to `out`: lets a hot loop reuse one buffer.
+void AppendWindowKey(std::string& out, const WindowKey& key);
 // Prefix of all windows of one user key in one partition of a store, ordered by start.
 std::string EncodeWindowKeyPrefix(std::string_view store, int32_t partition,
                                   std::string_view user_key);
@@ -37,6 +39,15 @@ struct DecodedWindowKey {
   int64_t window_start_ms = 0;
 };
 std::optional<DecodedWindowKey> DecodeWindowKey(std::string_view encoded);
+// What the compaction filter needs of every key it sees, without copying: the store, the
+// partition and the window start of a window key (the user key is not checked or decoded).
+// nullopt if `encoded` does not have a window key's tag and framing.
+struct WindowKeyView {
+  std::string_view store;
+  int32_t partition = 0;
+  int64_t window_start_ms = 0;
+};
+std::optional<WindowKeyView> PeekWindowKey(std::string_view encoded);
 
 // A session window's stored value: the session's end (the event time of its last record,
 // inclusive) ahead of the aggregate state, so the retention filter can read the end without

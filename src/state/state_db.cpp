@@ -101,7 +101,8 @@ class StateDb::RetentionFilter final : public rocksdb::CompactionFilter {
   explicit RetentionFilter(const WindowRetention& retention) : retention_(retention) {}
   bool Filter(int /*level*/, const rocksdb::Slice& key, const rocksdb::Slice& value,
               std::string* /*new_value*/, bool* /*value_changed*/) const override {
-    std::optional<DecodedWindowKey> window = DecodeWindowKey({key.data(), key.size()});
+    // Every key of every compaction passes here: PeekWindowKey copies nothing.
+    std::optional<WindowKeyView> window = PeekWindowKey({key.data(), key.size()});
     return window && retention_.Expired(window->store, window->partition, window->window_start_ms,
                                         {value.data(), value.size()});
   }

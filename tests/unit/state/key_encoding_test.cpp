@@ -41,6 +41,16 @@ TEST_CASE("window keys round-trip through DecodeWindowKey", "[state][key_encodin
     CHECK(decoded->partition == key.partition);
     CHECK(decoded->user_key == key.user_key);
     CHECK(decoded->window_start_ms == key.window_start_ms);
+    // PeekWindowKey (the compaction filter's) reads the same store, partition and start.
+    const std::optional<WindowKeyView> peeked = PeekWindowKey(encoded);
+    REQUIRE(peeked.has_value());
+    CHECK(peeked->store == key.store);
+    CHECK(peeked->partition == key.partition);
+    CHECK(peeked->window_start_ms == key.window_start_ms);
+    // AppendWindowKey appends exactly EncodeWindowKey's bytes.
+    std::string appended = "prefix";
+    AppendWindowKey(appended, key);
+    CHECK(appended == "prefix" + encoded);
     // The prefixes the engine scans by are real prefixes of the key.
     CHECK(StartsWith(encoded, EncodeWindowKeyPrefix(key.store, key.partition, key.user_key)));
     CHECK(StartsWith(encoded, EncodeStorePartitionPrefix(key.store, key.partition)));
@@ -98,6 +108,13 @@ TEST_CASE("DecodeWindowKey rejects malformed keys", "[state][key_encoding]") {
   CHECK_FALSE(DecodeWindowKey(wrong_tag).has_value());
   // A store length pointing past the end.
   CHECK_FALSE(DecodeWindowKey(Bytes({'W', 0, 0, 1, 0, 's'})).has_value());
+  // PeekWindowKey checks the tag and the framing: too short for a store, a partition, a
+  // terminator and a start, or another tag.
+  CHECK_FALSE(PeekWindowKey(Bytes({'W', 0, 0, 1, 0, 's'})).has_value());
+  CHECK_FALSE(PeekWindowKey(wrong_tag).has_value());
+  CHECK_FALSE(PeekWindowKey(EncodeProgressKey("store", "key", 1)).has_value());
+  CHECK_FALSE(PeekWindowKey(std::string_view(good).substr(0, good.size() - 12)).has_value());
+  CHECK(PeekWindowKey(good).has_value());
 }
 
 TEST_CASE("window starts sort numerically, negative starts included", "[state][key_encoding]") {
