@@ -288,6 +288,8 @@ struct StepConfig {
   // kTable: a record for which this is exactly true deletes its key (a delete marker), as a
   // tombstone (null value) does. parsed is null when not configured.
   ExpressionConfig table_delete_when;
+  // kTable: MiB of rows each worker keeps in memory for stream–table join lookups (0: none).
+  int64_t table_cache_mib = 256;
   WindowConfig window;                      // kWindow (kind kNone when YAML has no `window:`)
   std::vector<AggregateConfig> aggregates;  // kWindow: non-empty
   EmitMode emit = EmitMode::kOnUpdate;      // kWindow

@@ -77,7 +77,7 @@ const std::vector<std::string> kStepKeys = {"name",  "from",         "window", "
 const std::vector<std::string> kJoinKeys = {"table",  "stream", "type",          "as",
                                             "within", "grace",  "co_partitioned"};
 const std::vector<std::string> kLateRecordsKeys = {"topic"};
-const std::vector<std::string> kTableKeys = {"delete_when"};
+const std::vector<std::string> kTableKeys = {"delete_when", "cache_mib"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
 const std::vector<std::string> kWindowKeys = {"type", "size",  "advance",
                                               "gap",  "grace", "retention"};
@@ -1133,6 +1133,11 @@ SourceLocation Loader::ParseStep(const Value& v, StepConfig& out) {
       if (const auto table = ReadMap(kind_value, "table", &kTableKeys)) {
         if (const Value* when = table->Find("delete_when")) {
           if (auto e = ReadExpression(*when)) out.table_delete_when = std::move(*e);
+        }
+        if (const Value* cache = table->Find("cache_mib")) {
+          if (const auto n = ReadIntegerIn(*cache, 0, 1 << 20, "a number of MiB")) {
+            out.table_cache_mib = *n;
+          }
         }
       }
       return name_location;

@@ -13,10 +13,14 @@
 // Threading: processing thread only (see operator.h).
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 #include "config/config.h"
@@ -53,12 +57,34 @@ class TableStep final : public Operator {
   const std::string name_;
   const std::string store_;
   const std::shared_ptr<const expr::Expression> delete_when_;  // may be null
+  // The most memory the row cache holds (keys, values and an estimate of the hash map's
+  // overhead): the step's `cache_mib`.
+  const size_t row_cache_limit_bytes_;
   state::StateDb& db_;
+
+  // Hashes a std::string or a std::string_view alike (lookups copy nothing).
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const noexcept {
+      return std::hash<std::string_view>{}(key);
+    }
+  };
+  // Caches `key` -> `row` (nullopt: no row), clearing the cache first when it is full.
+  void CacheRow(std::string_view key, const std::optional<std::string>& row) const;
 
   // Processing thread only.
   bool pending_delete_ = false;  // decided by Prepare
   // Rows written since the last flush: key -> value, nullopt = deleted.
   std::map<std::string, std::optional<std::string>, std::less<>> pending_writes_;
+  // Rows as committed (or staged in the commit being written): key -> value, nullopt = no
+  // row. A stream–table join looks up every record's key, and a RocksDB read of a row was
+  // half of a join's time (decompressing blocks the block cache could not hold). Only this
+  // step writes its rows' keys (a co-partitioned join's other workers own other keys), and
+  // the cache is emptied whenever partitions move, so an entry is never stale. Bounded by
+  // row_cache_limit_bytes_: past it the cache starts over.
+  mutable std::unordered_map<std::string, std::optional<std::string>, KeyHash, std::equal_to<>>
+      row_cache_;
+  mutable size_t row_cache_bytes_ = 0;
 };
 
 }  // namespace eddy::engine

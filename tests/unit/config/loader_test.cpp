@@ -1077,6 +1077,7 @@ topologies:
   REQUIRE(t.sources.size() == 3);
   CHECK(t.sources[0].name == "orders");
   CHECK(t.sources[0].topic == "orders-topic");
+  CHECK(t.steps[0].table_cache_mib == 256);  // the default
   CHECK(t.sources[0].key.field_path_text == "cid");
   CHECK(t.sources[2].key.kind == KeySpec::Kind::kKafkaKey);
   REQUIRE(t.steps.size() == 4);
@@ -1099,6 +1100,38 @@ topologies:
   CHECK(stream_join.type == JoinConfig::Type::kOuter);
   CHECK(stream_join.as == "click");
   CHECK(t.sinks[0].from == "matched");
+}
+
+TEST_CASE("a table's cache_mib is a number of MiB from 0, named at its line and column",
+          "[config][loader]") {
+  auto load = [](const std::string& cache) {
+    return LoadString(R"(kafka: {bootstrap.servers: x:1, group.id: g}
+state: {dir: /tmp/x}
+topologies:
+  - name: t
+    source: {topic: a}
+    steps:
+      - {name: rows, table: {cache_mib: )" +
+                          cache + R"(}}
+)",
+                      "c.yaml", Env({}));
+  };
+  const LoadResult none = load("0");
+  for (const Diagnostic& d : none.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(none.config.has_value());
+  CHECK(none.config->topologies[0].steps[0].table_cache_mib == 0);
+  const LoadResult big = load("4096");
+  REQUIRE(big.config.has_value());
+  CHECK(big.config->topologies[0].steps[0].table_cache_mib == 4096);
+  for (const std::string bad : {"-1", "lots", "1.5"}) {
+    INFO(bad);
+    const LoadResult result = load(bad);
+    CHECK_FALSE(result.config.has_value());
+    REQUIRE(result.errors.size() == 1);
+    CHECK(result.errors[0].location.line == 7);
+    CHECK(result.errors[0].location.column == 41);
+    CHECK(result.errors[0].ToString().find("cache_mib") != std::string::npos);
+  }
 }
 
 TEST_CASE("a single source is named 'source' and read by default", "[config][loader]") {
