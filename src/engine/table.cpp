@@ -59,6 +59,7 @@ size_t RowBytes(std::string_view key, const std::optional<std::string>& row) {
 }  // namespace
 
 void TableStep::CacheRow(std::string_view key, const std::optional<std::string>& row) const {
+  if (!row_cache_enabled_) return;
   auto it = row_cache_.find(key);
   if (it != row_cache_.end()) {
     row_cache_bytes_ -= RowBytes(it->first, it->second);

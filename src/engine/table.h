@@ -42,6 +42,10 @@ class TableStep final : public Operator {
   Status Apply(const Event& event) override;
   // A tombstone for `key`: deletes the row.
   void ApplyTombstone(std::string_view key);
+  // Makes Lookup keep rows in memory, up to the step's cache_mib: called by the topology for
+  // a table that a stream–table join looks up, before processing (a table only views read
+  // would hold the memory for nothing).
+  void EnableRowCache() { row_cache_enabled_ = true; }
   // The current row of `key`, including changes not yet committed; nullopt: no row.
   Result<std::optional<std::string>> Lookup(std::string_view key) const;
   Status FlushTo(state::WriteBatch& batch, const FlushContext& context) override;
@@ -85,6 +89,7 @@ class TableStep final : public Operator {
   mutable std::unordered_map<std::string, std::optional<std::string>, KeyHash, std::equal_to<>>
       row_cache_;
   mutable size_t row_cache_bytes_ = 0;
+  bool row_cache_enabled_ = false;
 };
 
 }  // namespace eddy::engine

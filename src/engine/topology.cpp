@@ -238,6 +238,7 @@ Result<std::unique_ptr<Topology>> Topology::Create(const config::TopologyConfig&
           // Validation guarantees a table step reading a source directly.
           StepNode& table_node = t.nodes_[static_cast<size_t>(*right)];
           node.join_table = table_node.table;
+          node.join_table->EnableRowCache();
           const std::string& table_topic =
               t.sources_[static_cast<size_t>(-table_node.left_input - 1)].topic;
           if (std::find(t.joined_table_topics_.begin(), t.joined_table_topics_.end(),

@@ -58,6 +58,7 @@ TEST_CASE("table lookups see pending, committed and deleted rows, and rows from 
     Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir.path(), {});
     REQUIRE(db.ok());
     TableStep table("t.rows", TableConfig(cache_mib), **db);
+    table.EnableRowCache();  // as for a joined table
     CHECK(Row(table, "a") == std::nullopt);  // cached as absent
     Upsert(table, "a", R"({"v":1})");
     CHECK(Row(table, "a") == R"({"v":1})");  // pending
@@ -74,6 +75,7 @@ TEST_CASE("table lookups see pending, committed and deleted rows, and rows from 
   Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir.path(), {});
   REQUIRE(db.ok());
   TableStep table("t.rows", TableConfig(cache_mib), **db);
+  table.EnableRowCache();
   CHECK(Row(table, "a") == R"({"v":2})");
   CHECK(Row(table, "b") == std::nullopt);
 }
@@ -86,6 +88,8 @@ TEST_CASE("a worker's cached rows are forgotten when its partitions move", "[eng
   REQUIRE(db.ok());
   TableStep one("t.rows", TableConfig(), **db);
   TableStep two("t.rows", TableConfig(), **db);
+  one.EnableRowCache();
+  two.EnableRowCache();
   Upsert(one, "k", R"({"v":"old"})");
   Commit(one, **db);
   CHECK(Row(one, "k") == R"({"v":"old"})");
