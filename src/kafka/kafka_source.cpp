@@ -359,10 +359,24 @@ class KafkaSource::Impl final : public RdKafka::RebalanceCb, public RdKafka::Eve
         revoked.push_back({partition->topic(), partition->partition()});
       if (listener_ && listener_status_.ok())
         listener_status_ = listener_->OnPartitionsRevoked(revoked);
+      // librdkafka keeps a partition paused across a rebalance, while the engine starts
+      // every assignment unpaused: a paused partition assigned to this consumer again would
+      // never be fetched. Resume what is paused before it goes.
+      std::vector<RdKafka::TopicPartition*> paused;
       for (const auto& partition : revoked) {
+        if (paused_.count(partition) > 0) {
+          paused.push_back(RdKafka::TopicPartition::create(partition.topic, partition.partition));
+        }
         assigned_.erase(partition);
         positions_.erase({partition.topic, partition.partition});
         paused_.erase(partition);
+      }
+      if (!paused.empty()) {
+        if (const RdKafka::ErrorCode resumed = consumer->resume(paused);
+            resumed != RdKafka::ERR_NO_ERROR) {
+          spdlog::warn("resuming revoked partitions failed: {}", RdKafka::err2str(resumed));
+        }
+        RdKafka::TopicPartition::destroy(paused);
       }
       RdKafka::Error* error = nullptr;
       RdKafka::ErrorCode assign_code = RdKafka::ERR_NO_ERROR;
