@@ -59,6 +59,14 @@ std::string WorkerSuffix(int worker) {
   return worker == 0 ? std::string() : "-w" + std::to_string(worker);
 }
 
+std::chrono::milliseconds ResolveCommitInterval(const Config& config) {
+  if (config.state.commit_interval) return *config.state.commit_interval;
+  if (config.delivery.guarantee == DeliveryGuarantee::kExactlyOnce) {
+    return std::chrono::milliseconds(100);
+  }
+  return std::chrono::seconds(1);
+}
+
 ProcessingThreads ResolveProcessingThreads(const Config& config, unsigned hardware_threads) {
   if (config.processing.threads) return {*config.processing.threads, ""};
   if (const std::string join = FirstStreamTableJoin(config); !join.empty()) {

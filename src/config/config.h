@@ -53,8 +53,9 @@ std::string RedactSecrets(std::string text, const KafkaConfig& kafka);
 
 struct StateConfig {
   std::string dir;  // non-empty
-  // Flush dirty state + offsets to RocksDB at least this often while records flow.
-  std::chrono::milliseconds commit_interval{100};
+  // Flush dirty state + offsets to RocksDB at least this often while records flow. nullopt:
+  // not written, see ResolveCommitInterval.
+  std::optional<std::chrono::milliseconds> commit_interval;
   // Also commit as soon as a poll drains what the consumer fetched (engine::PipelineOptions).
   bool commit_when_caught_up = true;
   bool sync_writes = false;  // fsync RocksDB's WAL on every commit (survives power loss)
@@ -401,6 +402,14 @@ struct ProcessingThreads {
   std::string why;
 };
 ProcessingThreads ResolveProcessingThreads(const Config& config, unsigned hardware_threads);
+
+// state.commit_interval when written; else 100 ms with delivery.guarantee exactly_once (each
+// commit is a Kafka transaction whose outputs consumers see only once it commits, as Kafka
+// Streams' exactly-once default), and 1 s otherwise. A caught-up input is committed as soon as
+// a poll drains it anyway (commit_when_caught_up), so the interval only paces a backlog: there
+// a commit every 100 ms rewrote the same keys' state up to ten times as often for views that
+// lag the input anyway.
+std::chrono::milliseconds ResolveCommitInterval(const Config& config);
 
 // What tells worker `worker`'s identities apart (its transactional.id, group.instance.id and
 // exactly-once outbox): "" for worker 0, so that one worker keeps the identities eddy always

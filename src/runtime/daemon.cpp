@@ -226,7 +226,7 @@ Result<std::unique_ptr<Worker>> CreateWorker(
   }
 
   engine::PipelineOptions pipeline_options;
-  pipeline_options.commit_interval = cfg.state.commit_interval;
+  pipeline_options.commit_interval = config::ResolveCommitInterval(cfg);
   pipeline_options.commit_when_caught_up =
       cfg.state.commit_when_caught_up && !cfg.state.sync_writes &&
       cfg.delivery.guarantee != config::DeliveryGuarantee::kExactlyOnce;

@@ -82,7 +82,8 @@ TEST_CASE("the pageviews example loads with every default applied", "[config][lo
   CheckLocation(config.kafka.properties[1].location, path, 9, 3);
 
   CHECK(config.state.dir == "/tmp/eddy-pageviews-state");
-  CHECK(config.state.commit_interval == milliseconds(100));
+  CHECK_FALSE(config.state.commit_interval.has_value());
+  CHECK(ResolveCommitInterval(config) == milliseconds(1000));
   CHECK_FALSE(config.state.sync_writes);
 
   CHECK(config.http.listen_address == "127.0.0.1");
@@ -162,7 +163,8 @@ TEST_CASE("a minimal config gets the documented defaults", "[config][loader]") {
                                        "min.yaml", NoEnv());
   REQUIRE(result.ok());
   const Config& config = *result.config;
-  CHECK(config.state.commit_interval == milliseconds(100));
+  CHECK_FALSE(config.state.commit_interval.has_value());
+  CHECK(ResolveCommitInterval(config) == milliseconds(1000));
   CHECK_FALSE(config.state.sync_writes);
   CHECK(config.http.listen_address == "0.0.0.0");
   CHECK(config.http.listen_port == 8080);
@@ -229,6 +231,7 @@ topologies:
   CHECK(config.kafka.properties[2].value == "false");  // passed through as written
   CHECK(config.kafka.properties[3].value == "1048576");
   CHECK(config.state.commit_interval == milliseconds(2000));
+  CHECK(ResolveCommitInterval(config) == milliseconds(2000));
   CHECK_FALSE(config.state.commit_when_caught_up);
   CHECK(config.state.sync_writes);
   CHECK(config.http.listen_address == "localhost");

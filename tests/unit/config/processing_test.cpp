@@ -189,3 +189,22 @@ TEST_CASE("http io_threads: auto is one per hardware thread, at most 8", "[confi
 
 }  // namespace
 }  // namespace eddy::config
+
+namespace eddy::config {
+namespace {
+
+TEST_CASE("commit_interval: as written, else 1 s, or 100 ms with exactly-once delivery",
+          "[config][processing]") {
+  using std::chrono::milliseconds;
+  CHECK(ResolveCommitInterval(Load(Yaml(""))) == milliseconds(1000));
+  CHECK(ResolveCommitInterval(Load(Yaml("delivery: {guarantee: exactly_once}"))) ==
+        milliseconds(100));
+  CHECK(ResolveCommitInterval(Load(Yaml("delivery: {guarantee: at_least_once}"))) ==
+        milliseconds(1000));
+  Config written = Load(Yaml("delivery: {guarantee: exactly_once}"));
+  written.state.commit_interval = milliseconds(250);
+  CHECK(ResolveCommitInterval(written) == milliseconds(250));
+}
+
+}  // namespace
+}  // namespace eddy::config
