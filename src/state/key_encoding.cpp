@@ -63,12 +63,18 @@ void AppendLengthPrefixed(std::string& out, std::string_view bytes) {
 // 0x00 is written as 0x00 0xFF, and 0x00 0x01 ends the key: a key sorts before every longer
 // key it is a prefix of (its terminator 0x00 0x01 is below both 0x00 0xFF and any byte >= 1).
 void AppendOrderedBytes(std::string& out, std::string_view bytes) {
-  for (const char c : bytes) {
-    out.push_back(c);
-    if (c == '\0') out.push_back('\xFF');
+  // Runs without a 0x00 (usually the whole key) are appended at once.
+  while (!bytes.empty()) {
+    const size_t zero = bytes.find('\0');
+    if (zero == std::string_view::npos) {
+      out.append(bytes);
+      break;
+    }
+    out.append(bytes.substr(0, zero + 1));
+    out.push_back('\xFF');
+    bytes.remove_prefix(zero + 1);
   }
-  out.push_back('\0');
-  out.push_back('\x01');
+  out.append("\0\x01", 2);
 }
 
 bool ReadOrderedBytes(std::string_view& in, std::string& out) {
@@ -103,16 +109,16 @@ bool ReadLengthPrefixed(std::string_view& in, std::string& out) {
 }  // namespace
 
 void AppendUint32BigEndian(std::string& out, uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((value >> shift) & 0xFFu));
-  }
+  char bytes[4];
+  for (int i = 0; i < 4; ++i) bytes[i] = static_cast<char>((value >> (24 - 8 * i)) & 0xFFu);
+  out.append(bytes, sizeof bytes);
 }
 
 void AppendInt64Ordered(std::string& out, int64_t value) {
   const uint64_t biased = static_cast<uint64_t>(value) ^ (uint64_t{1} << 63);
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    out.push_back(static_cast<char>((biased >> shift) & 0xFFu));
-  }
+  char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((biased >> (56 - 8 * i)) & 0xFFu);
+  out.append(bytes, sizeof bytes);
 }
 
 uint32_t ReadUint32BigEndian(std::string_view in) {
