@@ -37,6 +37,12 @@ const std::map<std::string, std::string>& DefaultProperties() {
       // 64 MiB it ran at ~600k records/s (benchmarks/compare, scenario a). librdkafka's own
       // byte default (1 GiB per partition) would be unbounded in practice; 64 MiB of payload
       // plus ~250 bytes of bookkeeping per queued record is the memory this costs.
+      // A member learns that its group is rebalancing from a heartbeat's answer. When a
+      // second worker (processing.threads) joins a moment after the first has its partitions,
+      // the first keeps them until that answer, and readiness waits for both: with
+      // librdkafka's 3 s, restart to ready took 3.07 s (benchmarks/compare, scenario d, two
+      // workers; debug=cgrp showed the 3 s wait for the heartbeat).
+      {"heartbeat.interval.ms", "500"},
       {"queued.min.messages", "500000"},
       {"queued.max.messages.kbytes", "65536"},
       {"fetch.max.bytes", "8388608"},
