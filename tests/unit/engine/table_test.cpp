@@ -58,7 +58,7 @@ TEST_CASE("table lookups see pending, committed and deleted rows, and rows from 
     Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(dir.path(), {});
     REQUIRE(db.ok());
     TableStep table("t.rows", TableConfig(cache_mib), **db);
-    table.EnableRowCache();  // as for a joined table
+    table.EnableRowCache();                  // as for a joined table
     CHECK(Row(table, "a") == std::nullopt);  // cached as absent
     Upsert(table, "a", R"({"v":1})");
     CHECK(Row(table, "a") == R"({"v":1})");  // pending
