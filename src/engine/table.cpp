@@ -66,13 +66,17 @@ void TableStep::CacheRow(std::string_view key, const std::optional<std::string>&
     it->second = row;
   } else {
     if (row_cache_bytes_ + RowBytes(key, row) > row_cache_limit_bytes_) {
-      row_cache_.clear();
-      row_cache_bytes_ = 0;
+      ClearRowCache();
       if (RowBytes(key, row) > row_cache_limit_bytes_) return;  // cache_mib: 0
     }
     it = row_cache_.emplace(std::string(key), row).first;
   }
   row_cache_bytes_ += RowBytes(it->first, it->second);
+}
+
+void TableStep::ClearRowCache() const {
+  row_cache_.clear();
+  row_cache_bytes_ = 0;
 }
 
 Status TableStep::FlushTo(state::WriteBatch& batch, const FlushContext&) {
@@ -93,16 +97,14 @@ Status TableStep::FlushTo(state::WriteBatch& batch, const FlushContext&) {
 // Rows are not per partition (see table.h). A partition that moves may come back after
 // another worker changed its keys' rows: the row cache starts over at every move.
 Status TableStep::RestorePartition(int32_t, int64_t) {
-  row_cache_.clear();
-  row_cache_bytes_ = 0;
+  ClearRowCache();
   return Status::Ok();
 }
 
 // Pending rows are flushed before a partition is revoked; cached rows are forgotten (see
 // RestorePartition).
 void TableStep::DropPartition(int32_t) {
-  row_cache_.clear();
-  row_cache_bytes_ = 0;
+  ClearRowCache();
 }
 
 }  // namespace eddy::engine

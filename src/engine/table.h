@@ -14,15 +14,14 @@
 #pragma once
 
 #include <cstddef>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 
+#include "common/string_hash.h"
 #include "config/config.h"
 #include "engine/operator.h"
 #include "expr/expr.h"
@@ -66,15 +65,9 @@ class TableStep final : public Operator {
   const size_t row_cache_limit_bytes_;
   state::StateDb& db_;
 
-  // Hashes a std::string or a std::string_view alike (lookups copy nothing).
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>{}(key);
-    }
-  };
   // Caches `key` -> `row` (nullopt: no row), clearing the cache first when it is full.
   void CacheRow(std::string_view key, const std::optional<std::string>& row) const;
+  void ClearRowCache() const;
 
   // Processing thread only.
   bool pending_delete_ = false;  // decided by Prepare
@@ -86,8 +79,7 @@ class TableStep final : public Operator {
   // step writes its rows' keys (a co-partitioned join's other workers own other keys), and
   // the cache is emptied whenever partitions move, so an entry is never stale. Bounded by
   // row_cache_limit_bytes_: past it the cache starts over.
-  mutable std::unordered_map<std::string, std::optional<std::string>, KeyHash, std::equal_to<>>
-      row_cache_;
+  mutable StringMap<std::optional<std::string>> row_cache_;
   mutable size_t row_cache_bytes_ = 0;
   bool row_cache_enabled_ = false;
 };

@@ -49,6 +49,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/string_hash.h"
 #include "config/config.h"
 #include "engine/aggregates.h"
 #include "engine/operator.h"
@@ -119,19 +120,11 @@ class WindowAggregate final : public Operator {
     AggregateValues values;
     bool dirty = false;
   };
-  // Hashes a std::string or a std::string_view alike, so a lookup by the record's key
-  // copies nothing.
-  struct UserKeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view key) const noexcept {
-      return std::hash<std::string_view>{}(key);
-    }
-  };
-  // One window start's cached windows: user key -> aggregate. Keyed by the user key alone,
-  // not the encoded window key: a short key hashes and compares cheaply and fits a
-  // std::string's inline buffer (the encoded key, with the store name, needed an allocation).
-  using WindowsOfStart =
-      std::unordered_map<std::string, CachedWindow, UserKeyHash, std::equal_to<>>;
+  // One window start's cached windows: user key -> aggregate, looked up by the record's key
+  // without a copy. Keyed by the user key alone, not the encoded window key: a short key
+  // hashes and compares cheaply and fits a std::string's inline buffer (the encoded key,
+  // with the store name, needed an allocation).
+  using WindowsOfStart = StringMap<CachedWindow>;
   // Per partition (tumbling, hopping, no window): window start -> its windows. By start, so
   // that windows leave the cache together once they close (no record can change them then).
   using PartitionCache = std::map<int64_t, WindowsOfStart>;
