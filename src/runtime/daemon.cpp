@@ -42,6 +42,10 @@ namespace {
 // RocksDB holds only whole commits, and the next start resumes from them.
 constexpr auto kShutdownDeadline = std::chrono::seconds(8);
 
+// How long a worker waits for the one before it to be assigned partitions before it joins
+// the group anyway (a broker that is slow to answer must not keep the others out for good).
+constexpr auto kWorkerJoinWait = std::chrono::seconds(10);
+
 }  // namespace
 
 namespace {
@@ -393,27 +397,49 @@ Status Daemon::Run() {
 
   // Each worker's thread runs its Pipeline; `done` counts those that returned (a failure,
   // or a stop).
+  //
+  // Workers join the group one after another: worker i subscribes once worker i-1 has had
+  // its first assignment (or kWorkerJoinWait has passed). Subscribed together, their
+  // consumers race: when the second JoinGroup reaches the broker between the first
+  // consumer's JoinGroup response and its SyncGroup, that SyncGroup fails and librdkafka
+  // waits ~2 s before joining again, so a restart with two workers was ready after 0.05 s
+  // or 2 s by chance. Joined in turn, the earlier consumers learn of the rebalance at their
+  // next heartbeat (heartbeat.interval.ms, 500 ms by default) and all hold their partitions
+  // within about that.
   const size_t worker_count = parts.workers.size();
   std::atomic<size_t> done{0};
   std::vector<Status> statuses(worker_count);
   std::vector<std::thread> threads;
   threads.reserve(worker_count);
-  for (size_t i = 0; i < worker_count; ++i) {
-    threads.emplace_back([&, i] {
-      statuses[i] = parts.workers[i]->pipeline->Run();
+  auto start_next_worker = [&] {
+    const size_t index = threads.size();
+    threads.emplace_back([&, index] {
+      statuses[index] = parts.workers[index]->pipeline->Run();
       done.fetch_add(1);
     });
-  }
+  };
+  start_next_worker();
+  auto previous_worker_started = std::chrono::steady_clock::now();
 
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   const timespec poll_interval{0, 200'000'000};
+  const timespec join_poll_interval{0, 5'000'000};
   // Any worker that returns on its own has failed (only a stop ends one cleanly): the
   // daemon stops, as it did when its one processing thread stopped.
   while (done.load() == 0) {
-    const int signal_number = sigtimedwait(&signals, nullptr, &poll_interval);
+    if (threads.size() < worker_count) {
+      const auto now = std::chrono::steady_clock::now();
+      if (parts.workers[threads.size() - 1]->pipeline->assignment_received() ||
+          now - previous_worker_started > kWorkerJoinWait) {
+        start_next_worker();
+        previous_worker_started = now;
+      }
+    }
+    const int signal_number = sigtimedwait(
+        &signals, nullptr, threads.size() < worker_count ? &join_poll_interval : &poll_interval);
     if (signal_number == SIGINT || signal_number == SIGTERM) {
       spdlog::info("received {}, shutting down", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
       break;
