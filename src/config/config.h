@@ -253,6 +253,11 @@ struct JoinConfig {
   // read whole and the join runs one worker (docs/joins.md).
   bool co_partitioned = false;
   SourceLocation co_partitioned_location;
+  // kStream: MiB of buffered records each worker keeps in memory, so that a record finds its
+  // matches without reading RocksDB (0: every record reads RocksDB). A partition whose
+  // records do not fit reads RocksDB until it is next assigned.
+  // In bytes: the YAML's cache_mib << 20 (tests set smaller budgets directly).
+  int64_t cache_bytes = int64_t{256} << 20;
 };
 
 // One computed field of a `select` step: name: expression.

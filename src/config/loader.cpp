@@ -74,8 +74,8 @@ const std::vector<std::string> kTimestampKeys = {"field", "format", "record_time
 const std::vector<std::string> kStepKeys = {"name",  "from",         "window", "aggregates",
                                             "emit",  "late_records", "filter", "select",
                                             "rekey", "dedup",        "table",  "join"};
-const std::vector<std::string> kJoinKeys = {"table",  "stream", "type",          "as",
-                                            "within", "grace",  "co_partitioned"};
+const std::vector<std::string> kJoinKeys = {"table",  "stream", "type",           "as",
+                                            "within", "grace",  "co_partitioned", "cache_mib"};
 const std::vector<std::string> kLateRecordsKeys = {"topic"};
 const std::vector<std::string> kTableKeys = {"delete_when", "cache_mib"};
 const std::vector<std::string> kDedupKeys = {"field", "kafka_key", "header", "ttl"};
@@ -1424,13 +1424,23 @@ void Loader::ParseJoin(const Value& v, JoinConfig& out) {
     }
   }
   if (table != nullptr) {
-    for (const char* stream_only : {"within", "grace"}) {
+    for (const char* stream_only : {"within", "grace", "cache_mib"}) {
       if (const Value* extra = map->Find(stream_only)) {
-        Error(extra->key_location, std::string("join: '") + stream_only +
-                                       "' applies only to stream–stream joins ('stream:')");
+        Error(extra->key_location,
+              std::string("join: '") + stream_only +
+                  "' applies only to stream–stream joins ('stream:')" +
+                  (std::string_view(stream_only) == "cache_mib"
+                       ? "; a stream–table join's rows are cached by its table step "
+                         "(table: {cache_mib: ...})"
+                       : ""));
       }
     }
     return;
+  }
+  if (const Value* cache = map->Find("cache_mib")) {
+    if (const auto n = ReadIntegerIn(*cache, 0, 1 << 20, "a number of MiB")) {
+      out.cache_bytes = *n << 20;
+    }
   }
   if (const Value* within = Require(*map, "within")) {
     if (const auto d = ReadDuration(*within, /*allow_zero=*/false)) out.within = *d;

@@ -27,12 +27,20 @@
 // ms, i.e. once t + within + grace < stream time). Changes are staged in memory and
 // committed in the topology's WriteBatch with the offsets, like all state.
 //
+// Memory (join cache_mib): the rows a record can still match are also kept in memory, per
+// partition, so that a record finds its matches without a RocksDB seek. A partition's rows
+// are loaded when it is assigned, added as records arrive, and dropped once no record can
+// match them (t + within + grace < stream time). RocksDB stays the authority: every change
+// is still committed there, and a partition whose rows exceed the budget goes back to
+// reading RocksDB until it is next assigned.
+//
 // Threading: processing thread only.
 #pragma once
 
 #include <prometheus/counter.h>
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -42,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/string_hash.h"
 #include "config/config.h"
 #include "engine/operator.h"
 #include "engine/stored_time_bound.h"
@@ -105,14 +114,76 @@ class StreamJoin final : public StatefulStep {
     std::string value;  // the record's JSON value
   };
   using Entries = std::vector<Entry>;
+  // One buffered row in memory: the records of one side with one key and one event time.
+  struct Row {
+    Side side = Side::kLeft;
+    int64_t time_ms = 0;
+    bool dirty = false;  // changed since the last flush (listed in dirty_)
+    Entries entries;
+  };
+  // The rows of one key (both sides) in memory.
+  struct KeyRows {
+    std::vector<Row> rows;
+    // Entries of PartitionRows::added that point at this key: the key stays in by_key,
+    // possibly without rows, until none does.
+    uint32_t queued = 0;
+  };
+  using KeySlot = StringMap<KeyRows>::value_type;  // a node: its address is stable
+  // The rows of one partition that are in memory.
+  struct PartitionRows {
+    // Complete: every stored row of the partition that a record can still match (or that
+    // still has unmatched records to emit) is here, so lookups skip RocksDB. Set when
+    // RestorePartition loads the partition within the cache's budget; cleared (and the
+    // clean rows dropped) when the budget is exceeded or another topic's state may have
+    // been stored meanwhile (OnStoredStreamTimeRaised). Otherwise only the rows changed
+    // since the last flush are here, and they overlay RocksDB's.
+    bool complete = false;
+    StringMap<KeyRows> by_key;
+    // (event time, key) of rows as they were added, for eviction from the front. Event times
+    // are nearly in order; a row behind a later one leaves memory a little late.
+    std::deque<std::pair<int64_t, KeySlot*>> added;
+    // The latest stream time a record of the partition was prepared at.
+    int64_t stream_time_ms = INT64_MIN;
+  };
   struct Match {
-    std::string row;  // encoded row key (the other side's store)
-    size_t index = 0;
+    int64_t time_ms = 0;  // of the other side's row with the record's key
+    size_t index = 0;     // of the entry in that row
+  };
+  // A row changed since the last flush. Valid while the key's rows are only appended to:
+  // whatever drops rows mid-interval (Demote, RestorePartition) rebuilds the partition's.
+  struct DirtyRow {
+    int32_t partition = 0;
+    KeySlot* slot = nullptr;
+    size_t index = 0;  // in slot->second.rows
   };
 
-  // The row's entries, with this interval's changes applied.
-  Result<Entries> ReadRow(const std::string& row) const;
   Result<Entries> DecodeRow(std::string_view stored) const;
+  static KeySlot* FindSlot(PartitionRows& rows, std::string_view key);
+  // The index of the slot's row of `side` at `time_ms`, or nullopt.
+  static std::optional<size_t> FindRow(const KeySlot& slot, Side side, int64_t time_ms);
+  // The row to change, in memory (its index in slot's rows): found there, else read from
+  // RocksDB (incomplete partitions, when it may be stored), else new and empty.
+  Result<size_t> RowForUpdate(int32_t partition, PartitionRows& rows, KeySlot& slot, Side side,
+                              int64_t time_ms);
+  // The row's entries as they stand now (memory, else RocksDB unless the partition is
+  // complete); `scratch` holds them when they come from RocksDB.
+  Result<const Entries*> ReadRow(int32_t partition, std::string_view key, Side side,
+                                 int64_t time_ms, Entries& scratch);
+  void MarkDirty(int32_t partition, KeySlot& slot, size_t index);
+  // Approximate memory of a row and of an entry, for the cache's budget.
+  static int64_t RowBytes(std::string_view key) { return static_cast<int64_t>(key.size()) + 160; }
+  static int64_t EntryBytes(const Entry& entry) {
+    return static_cast<int64_t>(entry.value.size()) + 48;
+  }
+  int64_t RowBytes(std::string_view key, const Row& row) const;
+  // Makes the partition incomplete and drops its clean rows.
+  void Demote(int32_t partition, PartitionRows& rows);
+  // Drops clean rows of a complete partition that no record can match any more and that
+  // have no unmatched records left to emit.
+  void Evict(int32_t partition, PartitionRows& rows);
+  // Drops the partition's rows (but those changed since the last flush if `keep_dirty`),
+  // and lists the kept ones in dirty_ again.
+  void DropRows(int32_t partition, PartitionRows& rows, bool keep_dirty);
   // Whether rows record which of their records matched (left and outer joins need it).
   bool MarksMatches() const;
   bool EmitsUnmatched(Side side) const;
@@ -128,25 +199,33 @@ class StreamJoin final : public StatefulStep {
   const std::string as_;
   const int64_t within_ms_;
   const int64_t grace_ms_;
+  const int64_t cache_limit_bytes_;
   state::StateDb& db_;
   prometheus::Counter& late_records_;
 
   // Processing thread only.
-  // Reads the other side's rows; released at every flush.
+  // Reads the other side's rows of incomplete partitions; released at every flush.
   state::WindowScanner scanner_;
   // Decided by Prepare, carried out by Apply.
   bool late_ = false;
   Side side_ = Side::kLeft;
   std::vector<Match> matches_;
   std::vector<JoinOutput> outputs_;
-  // Rows changed since the last flush: encoded row key -> entries (empty: deleted).
-  std::map<std::string, Entries, std::less<>> pending_;
+  // Rows read from RocksDB by the last Prepare (incomplete partitions); reused.
+  std::vector<Row> scanned_;
+  // The record's key in memory as the last Prepare found it (null: not there yet).
+  KeySlot* prepared_slot_ = nullptr;
+  std::unordered_map<int32_t, PartitionRows> partitions_;
+  int64_t cache_bytes_ = 0;  // of every row in partitions_
+  // Rows changed since the last flush (each once: Row::dirty).
+  std::vector<DirtyRow> dirty_;
+  std::string key_buffer_;    // reused by FlushTo
+  std::string value_buffer_;  // reused by FlushTo
   // A record newer than this bound starts its row without reading one (stored_time_bound.h;
-  // one bound per partition for both sides).
+  // one bound per partition for both sides). Consulted for incomplete partitions only.
   StoredTimeBound stored_times_;
   // Per partition: the latest event time of a row changed since the last flush, which
-  // raises stored_times_ when the flush stores it. (A row re-flagged as matched was
-  // stored or pending already: it raises nothing new.)
+  // raises stored_times_ when the flush stores it.
   std::unordered_map<int32_t, int64_t> pending_max_time_;
   // left / outer: per partition, rows that may hold unmatched records, ordered by when
   // they stop being matchable (t + within + grace), then row key.

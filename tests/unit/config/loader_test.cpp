@@ -1102,7 +1102,43 @@ topologies:
   CHECK(stream_join.grace == std::chrono::seconds(30));
   CHECK(stream_join.type == JoinConfig::Type::kOuter);
   CHECK(stream_join.as == "click");
+  CHECK(stream_join.cache_bytes == int64_t{256} << 20);  // the default
   CHECK(t.sinks[0].from == "matched");
+}
+
+TEST_CASE("a stream–stream join's cache_mib is a number of MiB, and a table join's is refused",
+          "[config][loader]") {
+  auto load = [](const std::string& join) {
+    return LoadString(R"(kafka: {bootstrap.servers: x:1, group.id: g}
+state: {dir: /tmp/x}
+topologies:
+  - name: t
+    sources: [{name: a, topic: a}, {name: b, topic: b}]
+    steps:
+      - {name: rows, from: b, table: {}}
+      - {name: j, from: a, join: )" +
+                          join + R"(}
+)",
+                      "c.yaml", Env({}));
+  };
+  const LoadResult none = load("{stream: b, within: 1m, cache_mib: 0}");
+  for (const Diagnostic& d : none.errors) FAIL_CHECK(d.ToString());
+  REQUIRE(none.config.has_value());
+  CHECK(none.config->topologies[0].steps[1].join.cache_bytes == 0);
+  const LoadResult some = load("{stream: b, within: 1m, cache_mib: 3}");
+  REQUIRE(some.config.has_value());
+  CHECK(some.config->topologies[0].steps[1].join.cache_bytes == 3 << 20);
+  const LoadResult negative = load("{stream: b, within: 1m, cache_mib: -1}");
+  CHECK_FALSE(negative.config.has_value());
+  REQUIRE(negative.errors.size() == 1);
+  CHECK(negative.errors[0].location.line == 8);
+  CHECK(negative.errors[0].location.column == 69);  // the value
+  const LoadResult table = load("{table: rows, cache_mib: 3}");
+  CHECK_FALSE(table.config.has_value());
+  REQUIRE(table.errors.size() == 1);
+  CHECK(table.errors[0].location.line == 8);
+  CHECK(table.errors[0].location.column == 48);  // the key
+  CHECK(table.errors[0].ToString().find("table: {cache_mib") != std::string::npos);
 }
 
 TEST_CASE("a table's cache_mib is a number of MiB from 0, named at its line and column",

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -48,9 +49,13 @@ PipelineOptions CommitEveryBatch() {
 // restart.
 class Instance {
  public:
-  Instance(const std::string& yaml, Sink& sink) : sink_(sink) {
+  // `adjust` (if set) changes the loaded config before the topologies are built.
+  Instance(const std::string& yaml, Sink& sink,
+           const std::function<void(config::Config&)>& adjust = {})
+      : sink_(sink) {
     spdlog::set_level(spdlog::level::off);
     config_ = LoadConfig(yaml);
+    if (adjust) adjust(config_);
     Result<std::unique_ptr<state::StateDb>> db = state::StateDb::Open(config_.state.dir, {});
     INFO(db.status().ToString());
     REQUIRE(db.ok());
@@ -418,6 +423,32 @@ TEST_CASE("a join row created after a restart, committed, then extended keeps bo
                                  R"(k={"id":"v2","t":5000,"click":{"id":"c1","t":5500}})"});
 }
 
+TEST_CASE("a buffered row stays matchable up to the edge of the join window", "[engine][join]") {
+  // within 1000 ms, grace 500 ms. Once stream time is 2500, a record at 2000 is the latest
+  // that is not late, and it still matches a row at 1000 (|2000 - 1000| = within): the row
+  // must outlive the commit that moved stream time to 2500, in memory and in RocksDB.
+  const int64_t cache_bytes = GENERATE(int64_t{256} << 20, int64_t{0});
+  TempDir dir;
+  FixtureSink sink;
+  Instance eddy(StreamJoinYaml(dir.path(), "inner", 1000, 500), sink, [&](config::Config& config) {
+    for (config::StepConfig& step : config.topologies[0].steps) {
+      step.join.cache_bytes = cache_bytes;
+    }
+  });
+  FixtureSource source;
+  source.DeclarePartitions("clicks", 1);
+  source.Append("views", 0, "k", Value("v1", 1000));
+  source.Append("views", 0, "other", Value("v2", 2500));
+  REQUIRE(eddy.RunPhases(source, {[](FixtureSource& more) {
+                           more.Append("clicks", 0, "k", Value("c1", 2000));
+                           more.Append("clicks", 0, "k", Value("c2", 1900));  // late
+                         }})
+              .ok());
+  CHECK(Sent(sink, "joined") ==
+        std::vector<std::string>{R"(k={"id":"v1","t":1000,"click":{"id":"c1","t":2000}})"});
+  CHECK(eddy.Late("ads", "joined") == 1);
+}
+
 TEST_CASE("an inner join's state is not taken over by a left or outer join", "[engine][join]") {
   // An inner join does not record which buffered records matched; a left join reading its
   // rows would emit every one of them as unmatched.
@@ -533,6 +564,10 @@ JoinResult ParseResult(const SinkRecord& record) {
 TEST_CASE("random streams through a stream–stream join match a reference model",
           "[engine][join][property]") {
   const uint32_t seed = GENERATE(1u, 2u, 3u, 4u, 5u, 6u, 7u, 8u);
+  // The join's memory of buffered rows: the default (every partition held whole), none
+  // (every lookup reads RocksDB), and a budget that the rows outgrow mid-run (partitions
+  // go back to RocksDB until the next restart loads them again).
+  const int64_t cache_bytes = GENERATE(int64_t{256} << 20, int64_t{0}, int64_t{6000});
   std::mt19937 rng(seed);
   const auto type = std::vector<config::JoinConfig::Type>{
       config::JoinConfig::Type::kInner, config::JoinConfig::Type::kLeft,
@@ -541,7 +576,7 @@ TEST_CASE("random streams through a stream–stream join match a reference model
   const int64_t within = 500 + static_cast<int64_t>(rng() % 2000);
   const int64_t grace = static_cast<int64_t>(rng() % 1500);
   INFO("seed " << seed << ", type " << type_name[seed % 3] << ", within " << within << ", grace "
-               << grace);
+               << grace << ", cache " << cache_bytes << " bytes");
   constexpr int32_t kPartitions = 3;
   constexpr int kPhases = 3;
   constexpr int kRecordsPerPhase = 400;
@@ -593,8 +628,16 @@ TEST_CASE("random streams through a stream–stream join match a reference model
         model.Process(take_left ? l[i++] : r[j++], expected);
       }
     }
-    Instance eddy(StreamJoinYaml(dir.path(), type_name[seed % 3], within, grace), sink);
-    REQUIRE(eddy.Run(source).ok());
+    Instance eddy(StreamJoinYaml(dir.path(), type_name[seed % 3], within, grace), sink,
+                  [&](config::Config& config) {
+                    for (config::StepConfig& step : config.topologies[0].steps) {
+                      step.join.cache_bytes = cache_bytes;
+                    }
+                  });
+    // Small batches, each committed: rows leave the join's memory at commits.
+    PipelineOptions options = CommitEveryBatch();
+    options.max_batch_records = 16;
+    REQUIRE(eddy.Run(source, {}, options).ok());
   }
   std::multiset<JoinResult> got;
   for (const SinkRecord& record : sink.records()) got.insert(ParseResult(record));
