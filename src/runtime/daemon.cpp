@@ -414,6 +414,7 @@ Status Daemon::Run() {
   auto start_next_worker = [&] {
     const size_t index = threads.size();
     threads.emplace_back([&, index] {
+      state::DisablePerfCountersOnThisThread();
       statuses[index] = parts.workers[index]->pipeline->Run();
       done.fetch_add(1);
     });

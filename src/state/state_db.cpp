@@ -5,6 +5,7 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
@@ -407,6 +408,10 @@ Status StateDb::Resume() {
 
 Status StateDb::Flush() {
   return FromRocks(db_->Flush(rocksdb::FlushOptions()), "RocksDB flush");
+}
+
+void DisablePerfCountersOnThisThread() {
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
 }
 
 }  // namespace eddy::state

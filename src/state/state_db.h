@@ -208,4 +208,9 @@ class WindowScanner {
 // The smallest key greater than every key starting with `prefix` ("" if none exists).
 std::string PrefixSuccessor(std::string_view prefix);
 
+// RocksDB counts details of every operation in a thread-local perf context unless the
+// thread says otherwise; eddy reads none of them. A thread that reads or writes state on
+// every record (a worker) calls this once, first.
+void DisablePerfCountersOnThisThread();
+
 }  // namespace eddy::state
