@@ -144,11 +144,17 @@ TEST_CASE("SASL/PLAIN: the right password consumes, a wrong one is a clear error
                  "username or password") != std::string::npos;
     }));
     CHECK(eddy.Running());
-    // /readyz says why it is not ready, in librdkafka's words.
-    const HttpReply ready = HttpGet(port, "/readyz");
+    // /readyz says why it is not ready, in librdkafka's words. The log line above can come
+    // first: a worker's consumer connects (and librdkafka logs the failure) as soon as it
+    // exists, while the error reaches eddy's counters and /readyz when the subscribed
+    // consumer next polls (workers subscribe in turn: runtime/daemon.cpp).
+    HttpReply ready;
+    CHECK(Eventually(20s, [&] {
+      ready = HttpGet(port, "/readyz");
+      return ready.body.find(R"("Kafka authentication failed: )") != std::string::npos;
+    }));
     INFO(ready.body);
     CHECK(ready.status == 503);
-    CHECK(ready.body.find(R"("Kafka authentication failed: )") != std::string::npos);
     CHECK(ready.body.find("SASL authentication error: Authentication failed: Invalid username "
                           "or password") != std::string::npos);
     CHECK(MetricValue(port, "eddy_kafka_errors_total", {"error=\"_AUTHENTICATION\""}) >= 1);
