@@ -119,10 +119,33 @@ std::optional<size_t> StreamJoin::FindRow(const KeySlot& slot, Side side, int64_
   return std::nullopt;
 }
 
-int64_t StreamJoin::RowBytes(std::string_view key, const Row& row) const {
+int64_t StreamJoin::RowBytes(std::string_view key, const Row& row) {
   int64_t bytes = RowBytes(key);
   for (const Entry& entry : row.entries) bytes += EntryBytes(entry);
   return bytes;
+}
+
+size_t StreamJoin::AddRow(PartitionRows& rows, KeySlot& slot, Row row) {
+  cache_bytes_ += RowBytes(slot.first, row);
+  rows.added.emplace_back(row.time_ms, &slot);
+  ++slot.second.queued;
+  slot.second.rows.push_back(std::move(row));
+  return slot.second.rows.size() - 1;
+}
+
+template <typename Keep>
+void StreamJoin::KeepRows(KeySlot& slot, const Keep& keep) {
+  std::vector<Row>& key_rows = slot.second.rows;
+  size_t kept = 0;
+  for (size_t i = 0; i < key_rows.size(); ++i) {
+    if (keep(key_rows[i])) {
+      if (kept != i) key_rows[kept] = std::move(key_rows[i]);
+      ++kept;
+    } else {
+      cache_bytes_ -= RowBytes(slot.first, key_rows[i]);
+    }
+  }
+  key_rows.resize(kept);
 }
 
 Result<size_t> StreamJoin::RowForUpdate(int32_t partition, PartitionRows& rows, KeySlot& slot,
@@ -139,12 +162,7 @@ Result<size_t> StreamJoin::RowForUpdate(int32_t partition, PartitionRows& rows, 
       entries = std::move(*decoded);
     }
   }
-  std::vector<Row>& key_rows = slot.second.rows;
-  key_rows.push_back(Row{side, time_ms, false, std::move(entries)});
-  cache_bytes_ += RowBytes(slot.first, key_rows.back());
-  rows.added.emplace_back(time_ms, &slot);
-  ++slot.second.queued;
-  return key_rows.size() - 1;
+  return AddRow(rows, slot, Row{side, time_ms, false, std::move(entries)});
 }
 
 Result<const StreamJoin::Entries*> StreamJoin::ReadRow(int32_t partition, std::string_view key,
@@ -179,17 +197,8 @@ void StreamJoin::DropRows(int32_t partition, PartitionRows& rows, bool keep_dirt
   std::erase_if(dirty_, [&](const DirtyRow& dirty) { return dirty.partition == partition; });
   rows.added.clear();
   for (auto it = rows.by_key.begin(); it != rows.by_key.end();) {
-    std::vector<Row>& key_rows = it->second.rows;
-    size_t kept = 0;
-    for (size_t i = 0; i < key_rows.size(); ++i) {
-      if (keep_dirty && key_rows[i].dirty) {
-        if (kept != i) key_rows[kept] = std::move(key_rows[i]);
-        ++kept;
-      } else {
-        cache_bytes_ -= RowBytes(it->first, key_rows[i]);
-      }
-    }
-    key_rows.resize(kept);
+    KeepRows(*it, [&](const Row& row) { return keep_dirty && row.dirty; });
+    const std::vector<Row>& key_rows = it->second.rows;
     it->second.queued = 0;
     if (key_rows.empty()) {
       it = rows.by_key.erase(it);
@@ -206,14 +215,17 @@ void StreamJoin::DropRows(int32_t partition, PartitionRows& rows, bool keep_dirt
 }
 
 void StreamJoin::Demote(int32_t partition, PartitionRows& rows) {
-  if (rows.complete && cache_bytes_ > cache_limit_bytes_) {
-    spdlog::warn(
-        "join {}: the buffered records exceed its cache_mib ({} MiB); partition {} reads them "
-        "from RocksDB until it is next assigned",
-        name_, cache_limit_bytes_ >> 20, partition);
-  }
   rows.complete = false;
   DropRows(partition, rows, /*keep_dirty=*/true);
+}
+
+void StreamJoin::DemoteIfOverBudget(int32_t partition, PartitionRows& rows) {
+  if (!rows.complete || cache_bytes_ <= cache_limit_bytes_) return;
+  spdlog::warn(
+      "join {}: the buffered records exceed its cache_mib ({} MiB); partition {} reads them "
+      "from RocksDB until it is next assigned",
+      name_, cache_limit_bytes_ >> 20, partition);
+  Demote(partition, rows);
 }
 
 void StreamJoin::Evict(int32_t partition, PartitionRows& rows) {
@@ -232,19 +244,10 @@ void StreamJoin::Evict(int32_t partition, PartitionRows& rows) {
     KeySlot& slot = *rows.added.front().second;
     rows.added.pop_front();
     --slot.second.queued;
-    std::vector<Row>& key_rows = slot.second.rows;
-    size_t kept = 0;
-    for (size_t i = 0; i < key_rows.size(); ++i) {
-      if (!expired(key_rows[i].time_ms) || key_rows[i].dirty) {
-        if (kept != i) key_rows[kept] = std::move(key_rows[i]);
-        ++kept;
-      } else {
-        cache_bytes_ -= RowBytes(slot.first, key_rows[i]);
-      }
-    }
-    key_rows.resize(kept);
-    if (key_rows.empty() && slot.second.queued == 0)
+    KeepRows(slot, [&](const Row& row) { return !expired(row.time_ms) || row.dirty; });
+    if (slot.second.rows.empty() && slot.second.queued == 0) {
       rows.by_key.erase(rows.by_key.find(slot.first));
+    }
   }
 }
 
@@ -363,7 +366,7 @@ Status StreamJoin::Apply(const Event& event) {
         state::EncodeWindowKey({StoreOf(side_), event.partition, event.key, event.event_time_ms}));
   }
   prepared_slot_ = nullptr;
-  if (rows.complete && cache_bytes_ > cache_limit_bytes_) Demote(event.partition, rows);
+  DemoteIfOverBudget(event.partition, rows);
   return Status::Ok();
 }
 
@@ -475,11 +478,8 @@ Status StreamJoin::RestorePartition(int32_t partition, int64_t stream_time_ms) {
             decoded = entries.status();
             return false;
           }
-          slot.second.rows.push_back(Row{side, time, false, std::move(*entries)});
-          cache_bytes_ += RowBytes(slot.first, slot.second.rows.back());
-          rows.added.emplace_back(time, &slot);
-          ++slot.second.queued;
-          if (cache_bytes_ > cache_limit_bytes_) Demote(partition, rows);
+          AddRow(rows, slot, Row{side, time, false, std::move(*entries)});
+          DemoteIfOverBudget(partition, rows);
           return true;
         });
     EDDY_RETURN_IF_ERROR(scanned);

@@ -175,9 +175,18 @@ class StreamJoin final : public StatefulStep {
   static int64_t EntryBytes(const Entry& entry) {
     return static_cast<int64_t>(entry.value.size()) + 48;
   }
-  int64_t RowBytes(std::string_view key, const Row& row) const;
+  static int64_t RowBytes(std::string_view key, const Row& row);
+  // Appends `row` to the slot's rows, counts its memory and queues it for eviction; returns
+  // its index.
+  size_t AddRow(PartitionRows& rows, KeySlot& slot, Row row);
+  // Removes the slot's rows for which `keep` is false (keeping the others' order) and
+  // uncounts their memory.
+  template <typename Keep>
+  void KeepRows(KeySlot& slot, const Keep& keep);
   // Makes the partition incomplete and drops its clean rows.
   void Demote(int32_t partition, PartitionRows& rows);
+  // Demote, with a warning, when the rows in memory exceed the budget and `rows` is complete.
+  void DemoteIfOverBudget(int32_t partition, PartitionRows& rows);
   // Drops clean rows of a complete partition that no record can match any more and that
   // have no unmatched records left to emit.
   void Evict(int32_t partition, PartitionRows& rows);
