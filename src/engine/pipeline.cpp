@@ -393,6 +393,7 @@ Status Pipeline::Commit(bool offsets_to_kafka_now) {
   }
   if (batch.Count() > 0) EDDY_RETURN_IF_ERROR(WriteWithRetry(batch));
   for (auto& topology : topologies_) topology->OnCommitted();
+  PublishCommitted();
   for (const auto& [partition, next] : lowest) committed_offsets_[partition] = next;
   if (exactly_once_ != nullptr) EDDY_RETURN_IF_ERROR(exactly_once_->Publish());
   const auto committed = Clock::now();
@@ -430,13 +431,29 @@ std::string Pipeline::failure() const {
   return failure_;
 }
 
+void Pipeline::FillCommitted(std::vector<PartitionStatus>& statuses) const {
+  for (PartitionStatus& status : statuses) {
+    status.committed.resize(topologies_.size());
+    for (size_t i = 0; i < topologies_.size(); ++i) {
+      status.committed[i] = topologies_[i]->CommittedProgress(status.partition);
+    }
+  }
+}
+
+void Pipeline::PublishCommitted() {
+  // In place: a few map lookups under the lock, no allocation once the vectors are sized.
+  std::lock_guard lock(status_mu_);
+  FillCommitted(partition_status_);
+}
+
 void Pipeline::RefreshLag() {
   std::vector<PartitionLag> lags = source_.Lag();
   std::map<TopicPartition, const PartitionLag*> lag_of;
   for (const PartitionLag& lag : lags) lag_of[lag.partition] = &lag;
   std::vector<PartitionStatus> statuses;
   for (const TopicPartition& partition : assigned_) {
-    PartitionStatus status{partition};
+    PartitionStatus status;
+    status.partition = partition;
     if (auto it = lag_of.find(partition); it != lag_of.end()) {
       status.end_offset = it->second->end_offset;
       status.lag = it->second->lag;
@@ -452,6 +469,7 @@ void Pipeline::RefreshLag() {
     }
     statuses.push_back(std::move(status));
   }
+  FillCommitted(statuses);
   {
     std::lock_guard lock(status_mu_);
     partition_status_ = std::move(statuses);

@@ -86,6 +86,14 @@ struct PartitionStatus {
   // until the tables it joins are loaded); "aligning" (paused: ran ahead of the topics it is
   // aligned with); "sink_blocked" (paused: a sink topic's circuit breaker is open).
   std::string state = "running";
+  // Per topology, in the order the pipeline was given them (config order): the progress
+  // durably committed for this partition (Topology::CommittedProgress); nullopt when the
+  // topology does not read the partition's topic or has stored nothing for it. Published
+  // after each commit's RocksDB write returns, so a reader that copies it *before* taking a
+  // RocksDB snapshot holds a progress that the snapshot contains (it can only lag behind
+  // the snapshot, by the commit being published): freshness computed from it never
+  // overstates what that snapshot's answer holds.
+  std::vector<std::optional<state::PartitionProgress>> committed;
 };
 
 class Pipeline final : public SourceListener {
@@ -143,6 +151,10 @@ class Pipeline final : public SourceListener {
   // db_.Write, retried with backoff for options_.state_write_retry while it fails.
   Status WriteWithRetry(state::WriteBatch& batch);
   void RefreshLag();
+  // Copies every topology's committed progress into `statuses` (PartitionStatus::committed).
+  void FillCommitted(std::vector<PartitionStatus>& statuses) const;
+  // After a commit's write: FillCommitted on the published statuses.
+  void PublishCommitted();
   static bool ReadsTopic(const Topology& topology, const std::string& topic);
   // Table loading (see the header comment).
   void StartLoadingTables(const std::vector<PartitionStart>& partitions);

@@ -495,6 +495,7 @@ Result<std::optional<int64_t>> Topology::OnAssigned(const std::string& topic, in
     }
     source_partition.next_offset = progress->next_offset;
     stored_stream_time = progress->stream_time_ms;
+    committed_progress_[TopicPartition{topic, partition}] = *progress;
     resume = progress->next_offset;
   }
   auto [task, created] = tasks_.try_emplace(partition);
@@ -535,6 +536,9 @@ void Topology::OnRevoked(const std::string& topic, int32_t partition) {
   auto found = source_by_topic_.find(topic);
   if (found == source_by_topic_.end()) return;
   sources_[found->second].partitions.erase(partition);
+  const TopicPartition revoked{topic, partition};
+  committed_progress_.erase(revoked);
+  std::erase_if(flushed_progress_, [&](const auto& entry) { return entry.first == revoked; });
   // The partition's next owner reports its stream time; a series left here would go stale.
   metrics_.stream_time.Remove(&metrics_.stream_time.Add(
       {{"topology", name_}, {"topic", topic}, {"partition", std::to_string(partition)}}));
@@ -1017,8 +1021,10 @@ Status Topology::FlushTo(state::WriteBatch& batch, std::vector<PartitionOffset>&
       // Nothing processed from this partition yet: its task's stream time is stored with
       // the partitions that were.
       if (progress.next_offset < 0) continue;
+      const state::PartitionProgress written{progress.next_offset, task.context.stream_time_ms};
       batch.Put(state::EncodeProgressKey(name_, source.topic, partition),
-                state::EncodeProgress({progress.next_offset, task.context.stream_time_ms}));
+                state::EncodeProgress(written));
+      flushed_progress_.emplace_back(TopicPartition{source.topic, partition}, written);
       progressed.push_back({{source.topic, partition}, progress.next_offset});
     }
   }
@@ -1112,6 +1118,17 @@ void Topology::OnCommitted() {
     }
   }
   flushed_stream_times_.clear();
+  for (const auto& [partition, progress] : flushed_progress_) {
+    committed_progress_[partition] = progress;
+  }
+  flushed_progress_.clear();
+}
+
+std::optional<state::PartitionProgress> Topology::CommittedProgress(
+    const TopicPartition& partition) const {
+  auto found = committed_progress_.find(partition);
+  if (found == committed_progress_.end()) return std::nullopt;
+  return found->second;
 }
 
 }  // namespace eddy::engine

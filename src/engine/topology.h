@@ -45,6 +45,7 @@
 #include "engine/window_aggregate.h"
 #include "expr/expr.h"
 #include "metrics/metrics.h"
+#include "state/key_encoding.h"
 #include "state/state_db.h"
 #include "state/window_retention.h"
 
@@ -150,6 +151,11 @@ class Topology {
   // window retention (purging on an uncommitted stream time could lose state a replay
   // after a crash still needs).
   void OnCommitted();
+  // The progress of `partition` (one of this topology's source partitions) as last durably
+  // written: by a commit's FlushTo once OnCommitted ran, or as stored when it was assigned;
+  // nullopt when nothing is stored for it. Processing thread only (Pipeline publishes it to
+  // other threads in PartitionStatus).
+  std::optional<state::PartitionProgress> CommittedProgress(const TopicPartition& partition) const;
 
   // With source.idle_timeout set (the smallest of the sources' when several set it): every
   // task silent for at least that long (wall clock) has its stream time moved to stream
@@ -331,6 +337,10 @@ class Topology {
   std::map<int32_t, Task> tasks_;
   std::vector<int32_t> new_tasks_;  // created by OnAssigned, restored by FinishAssignment
   std::vector<std::pair<int32_t, int64_t>> flushed_stream_times_;  // by the last FlushTo
+  // What CommittedProgress answers, and the progress the last FlushTo wrote (moved into it by
+  // OnCommitted).
+  std::map<TopicPartition, state::PartitionProgress> committed_progress_;
+  std::vector<std::pair<TopicPartition, state::PartitionProgress>> flushed_progress_;
   // Event times (ms) of the records processed since the last commit, for the end-to-end
   // latency observed when that commit is written (at most max_uncommitted_records of them).
   std::vector<int64_t> uncommitted_event_times_;

@@ -58,7 +58,7 @@ std::string Failure(const ApiContext& context) {
   return "";
 }
 
-// One assigned partition of a topology, with its committed progress read from the snapshot.
+// One assigned partition of a topology, with its committed progress (PartitionStatus::committed).
 struct PartitionView {
   engine::PartitionStatus status;
   bool table_only = false;  // a joined table's topic: does not move stream time
@@ -73,10 +73,9 @@ struct Freshness {
   bool restoring = false;
 };
 
-Result<std::vector<PartitionView>> PartitionsOf(const ApiContext& context,
-                                                const engine::Topology& topology,
-                                                const std::vector<engine::PartitionStatus>& all,
-                                                const state::ReadSnapshot& snapshot) {
+// `topology_index`: the topology's place in context.topologies (PartitionStatus::committed).
+std::vector<PartitionView> PartitionsOf(const engine::Topology& topology, size_t topology_index,
+                                        const std::vector<engine::PartitionStatus>& all) {
   const std::vector<std::string> topics = topology.topics();
   const std::vector<std::string>& tables = topology.joined_table_topics();
   std::vector<PartitionView> out;
@@ -85,10 +84,7 @@ Result<std::vector<PartitionView>> PartitionsOf(const ApiContext& context,
     if (std::find(topics.begin(), topics.end(), topic) == topics.end()) continue;
     PartitionView view{status, std::find(tables.begin(), tables.end(), topic) != tables.end(),
                        std::nullopt};
-    Result<std::optional<std::string>> stored = context.db.Get(
-        state::EncodeProgressKey(topology.name(), topic, status.partition.partition), &snapshot);
-    if (!stored.ok()) return stored.status();
-    if (*stored) view.progress = state::DecodeProgress(**stored);
+    if (topology_index < status.committed.size()) view.progress = status.committed[topology_index];
     out.push_back(std::move(view));
   }
   return out;
@@ -158,11 +154,13 @@ void AddFreshnessHeaders(http::Response& response, const Freshness& freshness) {
   response.headers.emplace_back("Eddy-Restoring", freshness.restoring ? "true" : "false");
 }
 
-const engine::Topology* TopologyOf(const ApiContext& context, const engine::View& view) {
-  for (const auto& topology : context.topologies) {
-    if (topology->name() == view.topology()) return topology.get();
+// The view's topology and its place in context.topologies; nullptr when none has it.
+std::pair<const engine::Topology*, size_t> TopologyOf(const ApiContext& context,
+                                                      const engine::View& view) {
+  for (size_t i = 0; i < context.topologies.size(); ++i) {
+    if (context.topologies[i]->name() == view.topology()) return {context.topologies[i].get(), i};
   }
-  return nullptr;
+  return {nullptr, 0};
 }
 
 const engine::View* FindView(const ApiContext& context, std::string_view name) {
@@ -217,26 +215,20 @@ bool HasQuery(const http::Request& request, std::string_view name) {
                      [&](const auto& entry) { return entry.first == name; });
 }
 
-Result<Freshness> ViewFreshness(const ApiContext& context, const engine::View& view,
-                                const std::vector<engine::PartitionStatus>& statuses,
-                                const state::ReadSnapshot& snapshot) {
-  const engine::Topology* topology = TopologyOf(context, view);
+Freshness ViewFreshness(const ApiContext& context, const engine::View& view,
+                        const std::vector<engine::PartitionStatus>& statuses) {
+  const auto [topology, index] = TopologyOf(context, view);
   if (topology == nullptr) return Freshness{};
-  Result<std::vector<PartitionView>> partitions =
-      PartitionsOf(context, *topology, statuses, snapshot);
-  if (!partitions.ok()) return partitions.status();
-  return FreshnessOf(*partitions);
+  return FreshnessOf(PartitionsOf(*topology, index, statuses));
 }
 
 http::Response ListViews(const ApiContext& context) {
-  const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
   const std::vector<engine::PartitionStatus> statuses = PartitionStatuses(context);
   JsonWriter json;
   json.BeginObject().Key("views").BeginArray();
   for (const auto& topology : context.topologies) {
     for (const auto& view : topology->views()) {
-      Result<Freshness> freshness = ViewFreshness(context, *view, statuses, *snapshot);
-      if (!freshness.ok()) return http::Response::Error(500, freshness.status().ToString());
+      const Freshness freshness = ViewFreshness(context, *view, statuses);
       json.BeginObject()
           .Key("name")
           .String(view->name())
@@ -250,7 +242,7 @@ http::Response ListViews(const ApiContext& context) {
           .Bool(view->windowed())
           .Key("approximate_rows")
           .Int(static_cast<int64_t>(view->ApproximateRows()));
-      WriteFreshness(json, *freshness);
+      WriteFreshness(json, freshness);
       json.EndObject();
     }
   }
@@ -258,16 +250,18 @@ http::Response ListViews(const ApiContext& context) {
   return http::Response::Json(200, std::move(json).Take());
 }
 
-// Ends a view answer: its freshness (read through the same snapshot) as the last member and
-// in the headers.
+// Ends a view answer: its freshness as the last member and in the headers. `statuses` must
+// have been read before the snapshot the answer was read through: their committed progress
+// is then contained in it (engine::PartitionStatus::committed), so freshness never claims
+// more than the answer holds.
 http::Response FinishViewAnswer(const ApiContext& context, const engine::View& view,
-                                const state::ReadSnapshot& snapshot, JsonWriter json) {
-  Result<Freshness> freshness = ViewFreshness(context, view, PartitionStatuses(context), snapshot);
-  if (!freshness.ok()) return http::Response::Error(500, freshness.status().ToString());
-  WriteFreshness(json, *freshness);
+                                const std::vector<engine::PartitionStatus>& statuses,
+                                JsonWriter json) {
+  const Freshness freshness = ViewFreshness(context, view, statuses);
+  WriteFreshness(json, freshness);
   json.EndObject();
   http::Response response = http::Response::Json(200, std::move(json).Take());
-  AddFreshnessHeaders(response, *freshness);
+  AddFreshnessHeaders(response, freshness);
   return response;
 }
 
@@ -278,6 +272,7 @@ http::Response QueryKey(const ApiContext& context, const http::Request& request)
   }
   engine::WindowFilter filter;
   if (auto bad = ParseWindowFilter(request, *view, filter)) return std::move(*bad);
+  const std::vector<engine::PartitionStatus> statuses = PartitionStatuses(context);  // first
   const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
   JsonWriter json;
   json.BeginObject().Key("view").String(view->name());
@@ -288,7 +283,7 @@ http::Response QueryKey(const ApiContext& context, const http::Request& request)
     return http::Response::Error(404, "view '" + view->name() + "' has nothing for key '" +
                                           std::string(request.Param("key")) + "'");
   }
-  return FinishViewAnswer(context, *view, *snapshot, std::move(json));
+  return FinishViewAnswer(context, *view, statuses, std::move(json));
 }
 
 http::Response ScanView(const ApiContext& context, const http::Request& request) {
@@ -326,6 +321,7 @@ http::Response ScanView(const ApiContext& context, const http::Request& request)
     }
     range.after = std::move(after);
   }
+  const std::vector<engine::PartitionStatus> statuses = PartitionStatuses(context);  // first
   const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
   JsonWriter json;
   json.BeginObject().Key("view").String(view->name()).Key("items").BeginArray();
@@ -337,29 +333,27 @@ http::Response ScanView(const ApiContext& context, const http::Request& request)
   } else {
     json.Null();
   }
-  return FinishViewAnswer(context, *view, *snapshot, std::move(json));
+  return FinishViewAnswer(context, *view, statuses, std::move(json));
 }
 
 http::Response ListTopologies(const ApiContext& context) {
-  const std::unique_ptr<state::ReadSnapshot> snapshot = context.db.Snapshot();
   const std::vector<engine::PartitionStatus> statuses = PartitionStatuses(context);
   const std::string failure = Failure(context);
   JsonWriter json;
   json.BeginObject().Key("topologies").BeginArray();
-  for (const auto& topology : context.topologies) {
+  for (size_t topology_index = 0; topology_index < context.topologies.size(); ++topology_index) {
+    const engine::Topology* topology = context.topologies[topology_index].get();
     const config::TopologyConfig* topology_config = nullptr;
     for (const config::TopologyConfig& candidate : context.config.topologies) {
       if (candidate.name == topology->name()) topology_config = &candidate;
     }
-    Result<std::vector<PartitionView>> partitions =
-        PartitionsOf(context, *topology, statuses, *snapshot);
-    if (!partitions.ok()) return http::Response::Error(500, partitions.status().ToString());
-    const Freshness freshness = FreshnessOf(*partitions);
+    const std::vector<PartitionView> partitions = PartitionsOf(*topology, topology_index, statuses);
+    const Freshness freshness = FreshnessOf(partitions);
 
     // The topology's status: failed beats restoring beats paused beats running.
     std::string status = "running";
     std::set<std::string> paused_reasons;
-    for (const PartitionView& partition : *partitions) {
+    for (const PartitionView& partition : partitions) {
       const std::string& state = partition.status.state;
       if (state == "sink_blocked" || state == "aligning") paused_reasons.insert(state);
     }
@@ -400,7 +394,7 @@ http::Response ListTopologies(const ApiContext& context) {
     json.EndArray().Key("views").BeginArray();
     for (const auto& view : topology->views()) json.String(view->name());
     json.EndArray().Key("partitions").BeginArray();
-    for (const PartitionView& partition : *partitions) {
+    for (const PartitionView& partition : partitions) {
       json.BeginObject()
           .Key("topic")
           .String(partition.status.partition.topic)
