@@ -351,7 +351,9 @@ Status Pipeline::UpdateBreakerPauses() {
 void Pipeline::SendDueOffsets(bool now) {
   if (kafka_offsets_due_.empty()) return;
   const auto at = Clock::now();
-  if (!now && at - kafka_offsets_sent_at_ < options_.commit_interval) return;
+  if (!now && kafka_offsets_sent_at_ && at - *kafka_offsets_sent_at_ < options_.commit_interval) {
+    return;
+  }
   std::vector<PartitionOffset> offsets;
   for (const auto& [partition, next] : kafka_offsets_due_) offsets.push_back({partition, next});
   source_.CommitAsync(offsets);
@@ -522,7 +524,8 @@ Status Pipeline::Run() {
 
   std::vector<Record> records;
   auto last_commit = Clock::now();
-  auto last_lag_refresh = Clock::time_point{};
+  // Empty until the first refresh: steady_clock's epoch is the machine's boot, not "long ago".
+  std::optional<Clock::time_point> last_lag_refresh;
   const auto poll_timeout = std::min(options_.commit_interval, std::chrono::milliseconds(100));
   Status failure;
   while (!stop_requested_.load()) {
@@ -622,7 +625,7 @@ Status Pipeline::Run() {
       failure = held;
       break;
     }
-    if (now - last_lag_refresh >= options_.lag_refresh_interval) {
+    if (!last_lag_refresh || now - *last_lag_refresh >= options_.lag_refresh_interval) {
       RefreshLag();
       last_lag_refresh = now;
     }

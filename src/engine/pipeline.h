@@ -213,9 +213,11 @@ class Pipeline final : public SourceListener {
     size_t records = 0;
   };
   std::vector<PendingBatch> uncommitted_;  // batches whose effects are not yet in RocksDB
-  // Offsets written to RocksDB but not yet sent to Kafka, and when offsets were last sent.
+  // Offsets written to RocksDB but not yet sent to Kafka, and when offsets were last sent
+  // (empty until the first send: steady_clock's epoch is the machine's boot, so a default
+  // time_point would hold back the first offsets on a machine up for less than the interval).
   std::map<TopicPartition, int64_t> kafka_offsets_due_;
-  std::chrono::steady_clock::time_point kafka_offsets_sent_at_{};
+  std::optional<std::chrono::steady_clock::time_point> kafka_offsets_sent_at_;
   size_t uncommitted_records_ = 0;
   bool idle_advance_pending_ = false;       // a stream time moved by idleness awaits its commit
   std::vector<TopicPartition> lag_labels_;  // partitions with a lag gauge
